@@ -1,0 +1,1 @@
+"""Pure site charging optimiser: Problem in, Plan out. No I/O, no clock."""

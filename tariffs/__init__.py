@@ -1,0 +1,1 @@
+"""Pure tariff library: prices per slot. No network, no clock."""
