@@ -1,0 +1,246 @@
+"""The site's TOML file, validated once at start.
+
+Every error names the field (``chargers[2].max_current_a``) and the reason, so an operator
+can fix the file without reading code. Unknown keys are errors too: a typo must not silently
+fall back to a default.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """The site configuration cannot be used; the message names the file and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteSection(_Strict):
+    id: str = Field(min_length=1)
+    name: str = ""
+    timezone: str = "UTC"
+    grid_limit_kw: float = Field(gt=0)
+    voltage_v: float = Field(default=230.0, gt=0, description="phase-to-neutral voltage [V]")
+    site_meter_charger_id: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+
+class TlsSection(_Strict):
+    cert_file: Path
+    key_file: Path
+
+
+class OcppSection(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=9000, ge=0, le=65535)
+    path_prefix: str = "/ocpp"
+    allow_unknown_chargers: bool = False
+    heartbeat_interval_s: int = Field(default=300, ge=10, le=86400)
+    offline_after_missed_heartbeats: float = Field(default=2.5, gt=1)
+    meter_value_sample_interval_s: int = Field(default=60, ge=1, le=3600)
+    response_timeout_s: float = Field(default=10.0, gt=0)
+    tls: TlsSection | None = None
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value.rstrip("/") or ""
+
+
+class StoreSection(_Strict):
+    url: str = "sqlite:///sitecharge.db"
+    meter_value_retention_days: float = Field(default=30, gt=0)
+    audit_retention_days: float = Field(default=90, gt=0)
+
+
+class IdTag(_Strict):
+    id_tag: str = Field(min_length=1, max_length=20)
+    expires: datetime | None = None
+    group: str | None = None
+
+    @field_validator("expires")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("needs a time zone offset, e.g. 2027-01-01T00:00:00Z")
+        return value.astimezone(UTC) if value is not None else None
+
+
+class AuthorizationSection(_Strict):
+    allow_all: bool = True
+    id_tags: tuple[IdTag, ...] = ()
+
+
+class ChargerConfig(_Strict):
+    id: str = Field(min_length=1, max_length=48)
+    max_current_a: float = Field(gt=0, le=1000, description="per phase [A]")
+    phases: Literal[1, 3] = 3
+    voltage_v: float | None = Field(default=None, gt=0)
+    circuit: str | None = None
+    connectors: int = Field(default=1, ge=1, le=8)
+    phase_rotation: Literal["RST", "RTS", "SRT", "STR", "TRS", "TSR"] = "RST"
+    password_hash: str | None = None
+
+
+class CircuitConfig(_Strict):
+    id: str = Field(min_length=1)
+    parent: str | None = None
+    limit_a: float = Field(gt=0, description="per phase [A]")
+
+
+class SessionDefaults(_Strict):
+    dwell_h: float = Field(default=8.0, gt=0, le=168)
+    energy_kwh: float = Field(default=30.0, gt=0)
+
+
+class IdTagGroupDefaults(_Strict):
+    group: str
+    dwell_h: float | None = Field(default=None, gt=0, le=168)
+    energy_kwh: float | None = Field(default=None, gt=0)
+    priority: float = Field(default=1.0, gt=0)
+
+
+class ControlSection(_Strict):
+    interval_s: int = Field(default=300, ge=60, le=900)
+    horizon_h: float = Field(default=24.0, gt=0, le=72)
+    min_current_a: float = Field(default=6.0, ge=0)
+    idle_default_current_a: float = Field(default=6.0, ge=0)
+    profile_validity_s: int = Field(default=1800, ge=60)
+    solver_time_limit_s: float | None = Field(default=None, gt=0)
+    debounce_s: float = Field(default=1.0, ge=0)
+    compliance_tolerance_kw: float = Field(default=0.5, ge=0)
+    compliance_grace_s: float = Field(default=120.0, ge=0)
+    session_defaults: SessionDefaults = SessionDefaults()
+    groups: tuple[IdTagGroupDefaults, ...] = ()
+
+
+class ApiToken(_Strict):
+    name: str
+    role: Literal["viewer", "operator", "utility"]
+    token_hash: str
+
+
+class ApiSection(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    enabled: bool = True
+    tokens: tuple[ApiToken, ...] = ()
+
+
+class SiteConfig(_Strict):
+    site: SiteSection
+    ocpp: OcppSection = OcppSection()
+    store: StoreSection = StoreSection()
+    authorization: AuthorizationSection = AuthorizationSection()
+    chargers: tuple[ChargerConfig, ...] = ()
+    circuits: tuple[CircuitConfig, ...] = ()
+    control: ControlSection = ControlSection()
+    api: ApiSection = ApiSection()
+    tariff: dict[str, Any] = Field(default_factory=lambda: {"type": "flat", "price_per_kwh": 0.30})
+    dr: dict[str, Any] = Field(default_factory=dict)
+    base_dir: Annotated[Path, Field(exclude=True)] = Path()
+
+    @model_validator(mode="after")
+    def _references(self) -> SiteConfig:
+        circuit_ids = [c.id for c in self.circuits]
+        _no_duplicates("circuits", circuit_ids)
+        _no_duplicates("chargers", [c.id for c in self.chargers])
+        known = set(circuit_ids)
+        for i, circuit in enumerate(self.circuits):
+            if circuit.parent is not None and circuit.parent not in known:
+                raise ValueError(f"circuits[{i}].parent: unknown circuit {circuit.parent!r}")
+        parents = {c.id: c.parent for c in self.circuits}
+        for start in circuit_ids:
+            seen, node = set(), start
+            while node is not None:
+                if node in seen:
+                    raise ValueError(f"circuits: the parent chain of {start!r} loops")
+                seen.add(node)
+                node = parents[node]
+        for i, charger in enumerate(self.chargers):
+            if charger.circuit is not None and charger.circuit not in known:
+                raise ValueError(f"chargers[{i}].circuit: unknown circuit {charger.circuit!r}")
+        return self
+
+    def charger(self, charger_id: str) -> ChargerConfig | None:
+        return self._chargers_by_id().get(charger_id)
+
+    def _chargers_by_id(self) -> dict[str, ChargerConfig]:
+        return {c.id: c for c in self.chargers}
+
+    def charger_voltage_v(self, charger: ChargerConfig) -> float:
+        return charger.voltage_v if charger.voltage_v is not None else self.site.voltage_v
+
+    def resolve(self, path: str | Path) -> Path:
+        """A path from the file, relative to the file's own folder."""
+        candidate = Path(path)
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+    def store_url(self) -> str:
+        """The store URL with a relative SQLite path resolved against the config folder."""
+        url = self.store.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.resolve(url[len(prefix) :]))
+        return url
+
+
+def _no_duplicates(field: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for i, item in enumerate(ids):
+        if item in seen:
+            raise ValueError(f"{field}[{i}].id: duplicate id {item!r}")
+        seen.add(item)
+
+
+def _format_errors(source: str, exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        location = ""
+        for part in error["loc"]:
+            location += f"[{part}]" if isinstance(part, int) else (f".{part}" if location else part)
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{source}: {location or '(top level)'}: {message}")
+    return "\n".join(lines)
+
+
+def parse_config(
+    data: dict[str, Any], *, source: str = "<config>", base_dir: Path = Path()
+) -> SiteConfig:
+    try:
+        return SiteConfig.model_validate({**data, "base_dir": base_dir})
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(source, exc)) from None
+
+
+def load_config(path: str | Path) -> SiteConfig:
+    """Read and validate a site TOML file; raise ConfigError naming the field on any problem."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    return parse_config(data, source=str(file), base_dir=file.resolve().parent)

@@ -1,0 +1,1 @@
+"""The OCPP side of the controller: server, per-version handlers, outbound requests, profiles."""

@@ -1,0 +1,165 @@
+"""OCPP-J 1.6 framing on top of the ``ocpp`` package's ChargePoint.
+
+The package's router logs and drops a frame it cannot parse (no CALLERROR at all), validates
+on a thread pool, and uses some OCPP 2.0.1 error names. This class keeps the package's
+``@on`` handler style but answers every bad frame with the right 1.6 CALLERROR, validates
+synchronously (cached validators), and records every frame in and out for the audit log.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import ocpp.messages
+from jsonschema.exceptions import ValidationError as SchemaValidationError
+from ocpp.charge_point import (
+    camel_to_snake_case,
+    remove_nones,
+    serialize_as_dict,
+    snake_to_camel_case,
+)
+from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator
+from ocpp.v16 import ChargePoint as V16ChargePoint
+from ocpp.v16.enums import Action
+
+from controller.ocpp.errors import SCHEMA_ERROR_CODES, CallErrorReply
+
+log = logging.getLogger(__name__)
+
+# Validation on the default thread pool costs more than the validation itself.
+ocpp.messages.ASYNC_VALIDATION = False
+
+_KNOWN_V16_ACTIONS = frozenset(a.value for a in Action)
+_UNIQUE_ID = re.compile(r'^\s*\[\s*\d+\s*,\s*"([^"]{1,36})"')
+
+FrameSink = Callable[[str, str], None]  # (direction "in"/"out", frame)
+
+
+class ProtocolChargePoint(V16ChargePoint):
+    """A charger's connection, seen from the central system."""
+
+    def __init__(
+        self,
+        charger_id: str,
+        connection: Any,
+        *,
+        response_timeout_s: float,
+        frame_sink: FrameSink | None = None,
+    ) -> None:
+        super().__init__(charger_id, connection, response_timeout=response_timeout_s, logger=log)
+        self._frame_sink = frame_sink
+        self._post_response: list[Callable[[], Awaitable[None]]] = []
+
+    def after_response(self, job: Callable[[], Awaitable[None]]) -> None:
+        """Run ``job`` once the current answer is on the wire (e.g. configure after boot)."""
+        self._post_response.append(job)
+
+    async def _send(self, message: str) -> None:
+        if self._frame_sink is not None:
+            self._frame_sink("out", message)
+        await self._connection.send(message)
+
+    async def start(self) -> None:
+        while True:
+            message = await self._connection.recv()
+            await self.route_message(message)
+
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        if isinstance(raw_msg, bytes):
+            raw_msg = raw_msg.decode("utf-8", errors="replace")
+        if self._frame_sink is not None:
+            self._frame_sink("in", raw_msg)
+        try:
+            msg = _unpack(raw_msg)
+        except CallErrorReply as error:
+            log.warning("%s: bad frame answered with %s: %.200s", self.id, error.code, raw_msg)
+            await self._send_error(_guess_unique_id(raw_msg), error)
+            return
+        if msg.message_type_id == MessageType.Call:
+            try:
+                await self._dispatch(msg)
+            except CallErrorReply as error:
+                log.warning(
+                    "%s: %s answered with %s: %s",
+                    self.id,
+                    msg.action,
+                    error.code,
+                    error.description,
+                )
+                await self._send_error(msg.unique_id, error)
+            except Exception as exc:
+                log.exception("%s: handler for %s failed", self.id, msg.action)
+                await self._send_error(msg.unique_id, CallErrorReply("InternalError", str(exc)))
+            jobs, self._post_response = self._post_response, []
+            for job in jobs:
+                await job()
+        else:
+            self._response_queue.put_nowait(msg)
+
+    async def _dispatch(self, msg: Call) -> None:
+        handlers = self.route_map.get(msg.action)
+        if handlers is None or "_on_action" not in handlers:
+            if msg.action in _KNOWN_V16_ACTIONS:
+                raise CallErrorReply("NotSupported", f"{msg.action} is not supported here")
+            raise CallErrorReply("NotImplemented", f"unknown action {msg.action!r}")
+        if not isinstance(msg.payload, dict):
+            raise CallErrorReply("FormationViolation", "the payload must be a JSON object")
+        _validate(msg)
+        handler = handlers["_on_action"]
+        kwargs = camel_to_snake_case(msg.payload)
+        if "call_unique_id" in inspect.signature(handler).parameters:
+            kwargs["call_unique_id"] = msg.unique_id
+        try:
+            response = handler(**kwargs)
+            if inspect.isawaitable(response):
+                response = await response
+        except CallErrorReply:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise CallErrorReply("PropertyConstraintViolation", str(exc)) from exc
+        payload = snake_to_camel_case(remove_nones(serialize_as_dict(response)))
+        await self._send(msg.create_call_result(payload).to_json())
+
+    async def _send_error(self, unique_id: str, error: CallErrorReply) -> None:
+        frame = CallError(unique_id, error.code, error.description[:255], error.details)
+        await self._send(frame.to_json())
+
+
+def _unpack(raw: str) -> Call | CallResult | CallError:
+    try:
+        frame = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CallErrorReply("FormationViolation", f"not valid JSON: {exc.msg}") from exc
+    if not isinstance(frame, list) or not frame:
+        raise CallErrorReply("FormationViolation", "an OCPP-J frame is a JSON array")
+    kind = frame[0]
+    shapes = {2: (Call, 4), 3: (CallResult, 3), 4: (CallError, (4, 5))}
+    if kind not in shapes:
+        raise CallErrorReply("FormationViolation", f"unknown MessageTypeId {kind!r}")
+    cls, length = shapes[kind]
+    lengths = length if isinstance(length, tuple) else (length,)
+    if len(frame) not in lengths or not isinstance(frame[1], str):
+        raise CallErrorReply("FormationViolation", "the frame has the wrong number of elements")
+    if kind == 2 and not isinstance(frame[2], str):
+        raise CallErrorReply("FormationViolation", "the action must be a string")
+    return cls(*frame[1:])
+
+
+def _validate(msg: Call) -> None:
+    validator = get_validator(MessageType.Call, msg.action, "1.6")
+    try:
+        validator.validate(msg.payload)
+    except SchemaValidationError as exc:
+        code = SCHEMA_ERROR_CODES.get(str(exc.validator), "FormationViolation")
+        field = "/".join(str(p) for p in exc.absolute_path) or "(payload)"
+        raise CallErrorReply(code, f"{field}: {exc.message}") from exc
+
+
+def _guess_unique_id(raw: str) -> str:
+    match = _UNIQUE_ID.match(raw)
+    return match.group(1) if match else "-1"

@@ -1,0 +1,371 @@
+"""The OCPP 1.6J central system: the websocket server and the registry of live connections."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import unquote
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from controller.authorization import Authorizer
+from controller.clock import Clock
+from controller.config import SiteConfig
+from controller.ocpp.errors import ChargerOffline, ChargerRequestError
+from controller.ocpp.outbound import ChargerRequests
+from controller.ocpp.v16_handlers import CentralChargePoint
+from controller.security import SecretVerifier
+from controller.site import Capabilities, SessionState, SiteState
+from controller.store import AsyncStore, ocpp_messages
+
+log = logging.getLogger(__name__)
+
+SUBPROTOCOL = "ocpp1.6"
+SMART_CHARGING_KEYS = [
+    "ChargeProfileMaxStackLevel",
+    "ChargingScheduleAllowedChargingRateUnit",
+    "ChargingScheduleMaxPeriods",
+    "MaxChargingProfilesInstalled",
+    "MeterValueSampleInterval",
+    "MeterValuesSampledData",
+]
+WANTED_MEASURANDS = (
+    "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Current.Offered,SoC"
+)
+
+DataTransferHandler = Callable[[str, str | None, str | None], Awaitable[tuple[str, str | None]]]
+ReadyListener = Callable[[str], Awaitable[None]]
+
+
+class CentralSystem:
+    """Accepts chargers, keeps one live connection per charger id, and sends requests."""
+
+    def __init__(self, config: SiteConfig, clock: Clock, site: SiteState, store: AsyncStore):
+        self.config = config
+        self.clock = clock
+        self.site = site
+        self.store = store
+        self.authorizer = Authorizer(config.authorization)
+        self.connections: dict[str, CentralChargePoint] = {}
+        self.data_transfer_handlers: dict[str, DataTransferHandler] = {}
+        self.ready_listeners: list[ReadyListener] = []
+        self._verifier = SecretVerifier()
+        self._server: Server | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.port: int | None = None
+
+    # lifecycle ---------------------------------------------------------------------------
+    async def restore(self) -> int:
+        """Load open sessions from the store, so they continue when chargers reconnect."""
+        rows = await self.store.run(self.store.store.open_sessions)
+        for row in rows:
+            session = SessionState(
+                transaction_id=row["transaction_id"],
+                charger_id=row["charger_id"],
+                connector_id=row["connector_id"],
+                id_tag=row["id_tag"],
+                start_utc=row["start_utc"],
+                meter_start_wh=row["meter_start_wh"],
+                energy_kwh=row["energy_kwh"] or 0.0,
+                power_kw=row["last_power_kw"],
+                soc_percent=row["soc_percent"],
+                overrides=row["overrides"] or {},
+                id_tag_group=self.authorizer.group(row["id_tag"]),
+            )
+            self.site.sessions[session.transaction_id] = session
+        if rows:
+            log.info("restored %d open sessions from the store", len(rows))
+        return len(rows)
+
+    async def start(self, host: str | None = None, port: int | None = None) -> int:
+        ocpp_cfg = self.config.ocpp
+        ssl_context = None
+        if ocpp_cfg.tls is not None:
+            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_context.load_cert_chain(
+                self.config.resolve(ocpp_cfg.tls.cert_file),
+                self.config.resolve(ocpp_cfg.tls.key_file),
+            )
+        self._server = await serve(
+            self._handle_connection,
+            host if host is not None else ocpp_cfg.host,
+            port if port is not None else ocpp_cfg.port,
+            subprotocols=[SUBPROTOCOL],
+            process_request=self._process_request,
+            ssl=ssl_context,
+            ping_interval=60,
+            ping_timeout=60,
+            max_size=2**20,
+            compression=None,
+        )
+        self.port = next(iter(self._server.sockets)).getsockname()[1]
+        self._spawn(self._watchdog(), "ocpp-watchdog")
+        scheme = "wss" if ssl_context else "ws"
+        log.info(
+            "OCPP 1.6J central system on %s://%s:%s%s/<chargePointId>",
+            scheme,
+            host or ocpp_cfg.host,
+            self.port,
+            ocpp_cfg.path_prefix,
+        )
+        return self.port
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # the handshake -----------------------------------------------------------------------
+    def _charger_id_from_path(self, path: str) -> str | None:
+        prefix = self.config.ocpp.path_prefix + "/"
+        raw = path.split("?", 1)[0]
+        if not raw.startswith(prefix):
+            return None
+        charger_id = unquote(raw[len(prefix) :])
+        if not charger_id or "/" in charger_id or len(charger_id) > 48:
+            return None
+        return charger_id
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        charger_id = self._charger_id_from_path(request.path)
+        if charger_id is None:
+            return connection.respond(
+                HTTPStatus.NOT_FOUND,
+                f"no charge point at {request.path}: use {self.config.ocpp.path_prefix}/<id>\n",
+            )
+        offered = [
+            p.strip()
+            for value in request.headers.get_all("Sec-WebSocket-Protocol")
+            for p in value.split(",")
+        ]
+        if SUBPROTOCOL not in offered:
+            return connection.respond(
+                HTTPStatus.BAD_REQUEST,
+                f"unsupported or missing subprotocol {offered}: this server speaks {SUBPROTOCOL}\n",
+            )
+        configured = self.config.charger(charger_id)
+        if configured is None and not self.config.ocpp.allow_unknown_chargers:
+            log.warning("%s: connection refused: unknown charge point id", charger_id)
+            return connection.respond(HTTPStatus.NOT_FOUND, f"unknown charge point {charger_id}\n")
+        if configured is not None and configured.password_hash:
+            if not self._basic_auth_ok(request, charger_id, configured.password_hash):
+                log.warning("%s: connection refused: wrong or missing password", charger_id)
+                response = connection.respond(HTTPStatus.UNAUTHORIZED, "authentication failed\n")
+                response.headers["WWW-Authenticate"] = 'Basic realm="sitecharge"'
+                return response
+        return None
+
+    def _basic_auth_ok(self, request: Request, charger_id: str, password_hash: str) -> bool:
+        header = request.headers.get("Authorization", "")
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            username, _, password = base64.b64decode(encoded).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return username == charger_id and self._verifier.verify(password, password_hash)
+
+    # connections -------------------------------------------------------------------------
+    async def _handle_connection(self, connection: ServerConnection) -> None:
+        charger_id = self._charger_id_from_path(connection.request.path)
+        assert charger_id is not None  # checked in _process_request
+        previous = self.connections.get(charger_id)
+        charge_point = CentralChargePoint(charger_id, connection, self)
+        self.connections[charger_id] = charge_point
+        if previous is not None:
+            log.info("%s: new connection replaces the previous one", charger_id)
+            await previous._connection.close(code=1000, reason="replaced by a new connection")
+        self.site.mark_seen(charger_id, self.clock.now())
+        log.info("%s: connected from %s", charger_id, connection.remote_address)
+        try:
+            await charge_point.start()
+        except ConnectionClosed:
+            pass
+        finally:
+            if self.connections.get(charger_id) is charge_point:
+                del self.connections[charger_id]
+                self.site.mark_offline(charger_id, "connection closed")
+
+    def frame_sink(self, charger_id: str) -> Callable[[str, str], None]:
+        def record(direction: str, frame: str) -> None:
+            self.store.enqueue(
+                ocpp_messages,
+                [
+                    {
+                        "at_utc": self.clock.now(),
+                        "charger_id": charger_id,
+                        "direction": direction,
+                        "frame": frame,
+                    }
+                ],
+            )
+
+        return record
+
+    def requests(self, charger_id: str) -> ChargerRequests:
+        charge_point = self.connections.get(charger_id)
+        if charge_point is None:
+            raise ChargerOffline(charger_id, "request", "not connected")
+        return ChargerRequests(charge_point)
+
+    def voltage_v(self, charger_id: str) -> float:
+        configured = self.config.charger(charger_id)
+        if configured is None:
+            return self.config.site.voltage_v
+        return self.config.charger_voltage_v(configured)
+
+    # after a boot ------------------------------------------------------------------------
+    async def charger_booted(self, charger_id: str) -> None:
+        self._spawn(self._configure(charger_id), f"configure-{charger_id}")
+
+    async def _configure(self, charger_id: str) -> None:
+        """Read the smart-charging keys and set the sampling the controller needs."""
+        try:
+            requests = self.requests(charger_id)
+            answer = await requests.get_configuration(SMART_CHARGING_KEYS)
+            keys = {
+                item["key"]: item.get("value")
+                for item in (answer.configuration_key or [])
+                if isinstance(item, dict) and "key" in item
+            }
+            capabilities = parse_capabilities(keys)
+            interval = str(self.config.ocpp.meter_value_sample_interval_s)
+            if keys.get("MeterValueSampleInterval") != interval:
+                await self._change(requests, "MeterValueSampleInterval", interval)
+                capabilities.meter_value_sample_interval_s = int(interval)
+            if keys.get("MeterValuesSampledData") != WANTED_MEASURANDS:
+                if await self._change(requests, "MeterValuesSampledData", WANTED_MEASURANDS):
+                    capabilities.meter_values_sampled_data = WANTED_MEASURANDS
+                else:
+                    fallback = "Energy.Active.Import.Register,Power.Active.Import"
+                    if await self._change(requests, "MeterValuesSampledData", fallback):
+                        capabilities.meter_values_sampled_data = fallback
+            self.site.charger(charger_id).capabilities = capabilities
+            await self.store.run(
+                self.store.store.upsert_charger, charger_id, capabilities=capabilities.as_dict()
+            )
+        except ChargerRequestError as exc:
+            log.warning("%s: could not read or set configuration: %s", charger_id, exc)
+        self.site.emit("charger_ready", charger_id)
+        for listener in self.ready_listeners:
+            try:
+                await listener(charger_id)
+            except Exception:
+                log.exception("%s: ready listener failed", charger_id)
+
+    async def _change(self, requests: ChargerRequests, key: str, value: str) -> bool:
+        try:
+            answer = await requests.change_configuration(key, value)
+        except ChargerRequestError as exc:
+            log.info("%s: %s not changed: %s", requests.charger_id, key, exc)
+            return False
+        accepted = answer.status in ("Accepted", "RebootRequired")
+        if not accepted:
+            log.info("%s: %s=%s answered %s", requests.charger_id, key, value, answer.status)
+        return accepted
+
+    # sessions ----------------------------------------------------------------------------
+    async def finish_session(
+        self, session: SessionState, *, stop_utc: datetime, meter_stop_wh: float | None, reason: str
+    ) -> None:
+        if meter_stop_wh is not None:
+            start_wh = session.meter_start_wh
+            energy_wh = meter_stop_wh - start_wh if meter_stop_wh >= start_wh else meter_stop_wh
+            session.energy_kwh = max(session.energy_kwh, energy_wh / 1000.0)
+        session.stop_utc = stop_utc
+        session.stop_reason = reason
+        session.power_kw = 0.0
+        self.site.close_session(session.transaction_id)
+        await self.store.run(
+            self.store.store.update_session,
+            session.transaction_id,
+            stop_utc=stop_utc,
+            meter_stop_wh=meter_stop_wh,
+            stop_reason=reason,
+            energy_kwh=session.energy_kwh,
+            last_power_kw=0.0,
+            soc_percent=session.soc_percent,
+        )
+        log.info(
+            "%s: transaction %d stopped (%s), %.2f kWh",
+            session.charger_id,
+            session.transaction_id,
+            reason,
+            session.energy_kwh,
+        )
+
+    async def persist_sessions(self) -> None:
+        """Write the open sessions' progress, so a restart resumes from recent values."""
+        for session in list(self.site.sessions.values()):
+            await self.store.run(
+                self.store.store.update_session,
+                session.transaction_id,
+                energy_kwh=session.energy_kwh,
+                last_power_kw=session.power_kw,
+                soc_percent=session.soc_percent,
+                overrides=session.overrides or None,
+            )
+
+    async def _watchdog(self) -> None:
+        heartbeat_s = self.config.ocpp.heartbeat_interval_s
+        silence_s = heartbeat_s * self.config.ocpp.offline_after_missed_heartbeats
+        check_every_s = max(5.0, min(60.0, heartbeat_s / 2))
+        ticks = 0
+        while True:
+            await self.clock.sleep(check_every_s)
+            ticks += 1
+            now = self.clock.now()
+            self.site.expire_silent(now, silence_s)
+            try:
+                await self.persist_sessions()
+                if ticks % max(1, int(3600 / check_every_s)) == 0:
+                    store_cfg = self.config.store
+                    await self.store.run(
+                        self.store.store.prune,
+                        now,
+                        meter_days=store_cfg.meter_value_retention_days,
+                        audit_days=store_cfg.audit_retention_days,
+                    )
+            except Exception:
+                log.exception("watchdog: store maintenance failed")
+
+
+def parse_capabilities(keys: dict[str, str | None]) -> Capabilities:
+    def as_int(name: str) -> int | None:
+        try:
+            return int(str(keys.get(name)).strip())
+        except ValueError:
+            return None
+
+    units_text = keys.get("ChargingScheduleAllowedChargingRateUnit") or "Current"
+    units = tuple(u.strip() for u in units_text.split(",") if u.strip()) or ("Current",)
+    return Capabilities(
+        max_stack_level=as_int("ChargeProfileMaxStackLevel"),
+        allowed_rate_units=units,
+        max_periods=as_int("ChargingScheduleMaxPeriods"),
+        max_profiles_installed=as_int("MaxChargingProfilesInstalled"),
+        meter_value_sample_interval_s=as_int("MeterValueSampleInterval"),
+        meter_values_sampled_data=keys.get("MeterValuesSampledData"),
+        raw={k: v for k, v in keys.items() if v is not None},
+    )

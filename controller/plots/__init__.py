@@ -1,0 +1,1 @@
+"""Figures for people (matplotlib, Agg backend); kept out of the pure packages."""

@@ -1,0 +1,203 @@
+"""The site's live state: chargers, connectors, sessions and their last meter values.
+
+Handlers write here; the control cycle reads a consistent snapshot. Listeners hear about the
+events that warrant a re-plan (a session starts or stops, a charger comes or goes).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from controller.config import ChargerConfig, SiteConfig
+from controller.meter import Reading
+from controller.units import kw_from_a
+
+log = logging.getLogger(__name__)
+
+EventListener = Callable[[str, str, dict[str, Any]], None]  # (kind, charger_id, detail)
+
+
+@dataclass
+class Capabilities:
+    """The smart-charging keys a charger reported (None: it did not say)."""
+
+    max_stack_level: int | None = None
+    allowed_rate_units: tuple[str, ...] = ("Current",)
+    max_periods: int | None = None
+    max_profiles_installed: int | None = None
+    meter_value_sample_interval_s: int | None = None
+    meter_values_sampled_data: str | None = None
+    raw: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "max_stack_level": self.max_stack_level,
+            "allowed_rate_units": list(self.allowed_rate_units),
+            "max_periods": self.max_periods,
+            "max_profiles_installed": self.max_profiles_installed,
+            "meter_value_sample_interval_s": self.meter_value_sample_interval_s,
+            "meter_values_sampled_data": self.meter_values_sampled_data,
+        }
+
+
+@dataclass
+class ConnectorState:
+    connector_id: int
+    status: str = "Unavailable"
+    error_code: str = "NoError"
+    info: str | None = None
+    updated_utc: datetime | None = None
+    last_reading: Reading | None = None
+
+
+@dataclass
+class SessionState:
+    transaction_id: int
+    charger_id: str
+    connector_id: int
+    id_tag: str
+    start_utc: datetime
+    meter_start_wh: float
+    energy_kwh: float = 0.0
+    power_kw: float | None = None
+    current_a: tuple[float, ...] | None = None
+    current_offered_a: float | None = None
+    soc_percent: float | None = None
+    last_meter_utc: datetime | None = None
+    stop_utc: datetime | None = None
+    stop_reason: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    id_tag_group: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.stop_utc is None
+
+
+@dataclass
+class ChargerState:
+    charger_id: str
+    config: ChargerConfig | None
+    vendor: str | None = None
+    model: str | None = None
+    serial_number: str | None = None
+    firmware_version: str | None = None
+    online: bool = False
+    booted: bool = False
+    last_seen_utc: datetime | None = None
+    last_boot_utc: datetime | None = None
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    connectors: dict[int, ConnectorState] = field(default_factory=dict)
+    firmware_status: str | None = None
+    diagnostics_status: str | None = None
+    controllable: bool = True
+    uncontrollable_reason: str | None = None
+    non_compliant: bool = False
+
+    def connector(self, connector_id: int) -> ConnectorState:
+        state = self.connectors.get(connector_id)
+        if state is None:
+            state = self.connectors[connector_id] = ConnectorState(connector_id)
+        return state
+
+
+class SiteState:
+    """Everything the controller knows right now; one instance per site, one event loop."""
+
+    def __init__(self, config: SiteConfig) -> None:
+        self.config = config
+        self.chargers: dict[str, ChargerState] = {}
+        self.sessions: dict[int, SessionState] = {}  # open sessions by transaction id
+        self.closed_sessions: dict[int, SessionState] = {}  # recent ones, for repeated stops
+        self.site_meter_kw: float | None = None
+        self.site_meter_utc: datetime | None = None
+        self._listeners: list[EventListener] = []
+        for charger in config.chargers:
+            self.chargers[charger.id] = ChargerState(charger.id, charger)
+
+    # events ------------------------------------------------------------------------------
+    def subscribe(self, listener: EventListener) -> None:
+        self._listeners.append(listener)
+
+    def emit(self, kind: str, charger_id: str, **detail: Any) -> None:
+        for listener in self._listeners:
+            try:
+                listener(kind, charger_id, detail)
+            except Exception:
+                log.exception("listener failed on %s from %s", kind, charger_id)
+
+    # chargers ----------------------------------------------------------------------------
+    def charger(self, charger_id: str) -> ChargerState:
+        state = self.chargers.get(charger_id)
+        if state is None:
+            state = self.chargers[charger_id] = ChargerState(charger_id, None)
+        return state
+
+    def mark_seen(self, charger_id: str, now_utc: datetime) -> None:
+        state = self.charger(charger_id)
+        state.last_seen_utc = now_utc
+        if not state.online:
+            state.online = True
+            self.emit("charger_online", charger_id)
+
+    def mark_offline(self, charger_id: str, reason: str) -> None:
+        state = self.chargers.get(charger_id)
+        if state is not None and state.online:
+            state.online = False
+            log.info("%s: offline (%s)", charger_id, reason)
+            self.emit("charger_offline", charger_id, reason=reason)
+
+    def expire_silent(self, now_utc: datetime, silence_s: float) -> list[str]:
+        """Mark chargers offline that have been silent for longer than ``silence_s``."""
+        expired = []
+        for state in self.chargers.values():
+            if state.online and state.last_seen_utc is not None:
+                if now_utc - state.last_seen_utc > timedelta(seconds=silence_s):
+                    self.mark_offline(state.charger_id, "missed heartbeats")
+                    expired.append(state.charger_id)
+        return expired
+
+    # sessions ----------------------------------------------------------------------------
+    def open_session(self, session: SessionState) -> None:
+        self.sessions[session.transaction_id] = session
+        self.emit("session_started", session.charger_id, transaction_id=session.transaction_id)
+
+    def session_on(self, charger_id: str, connector_id: int) -> SessionState | None:
+        for session in self.sessions.values():
+            if session.charger_id == charger_id and session.connector_id == connector_id:
+                return session
+        return None
+
+    def close_session(self, transaction_id: int) -> SessionState | None:
+        session = self.sessions.pop(transaction_id, None)
+        if session is not None:
+            self.closed_sessions[transaction_id] = session
+            if len(self.closed_sessions) > 10_000:
+                self.closed_sessions.pop(next(iter(self.closed_sessions)))
+            self.emit("session_stopped", session.charger_id, transaction_id=transaction_id)
+        return session
+
+    def apply_reading(self, session: SessionState, reading: Reading, voltage_v: float) -> None:
+        """Update a session from a meter reading; energy never goes backwards."""
+        if reading.energy_register_kwh is not None:
+            start_kwh = session.meter_start_wh / 1000.0
+            register = reading.energy_register_kwh
+            # A charger that restarts its register at 0 for each transaction while having
+            # reported a non-zero meterStart: take the register as the session's energy.
+            energy = register - start_kwh if register >= start_kwh else register
+            session.energy_kwh = max(session.energy_kwh, energy)
+        if reading.current_a is not None:
+            session.current_a = reading.current_a
+        if reading.power_kw is not None:
+            session.power_kw = max(0.0, reading.power_kw)
+        elif reading.current_a is not None:
+            session.power_kw = sum(kw_from_a(a, 1, voltage_v) for a in reading.current_a)
+        if reading.current_offered_a is not None:
+            session.current_offered_a = reading.current_offered_a
+        if reading.soc_percent is not None:
+            session.soc_percent = reading.soc_percent
+        session.last_meter_utc = reading.timestamp_utc
