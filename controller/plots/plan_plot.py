@@ -35,7 +35,13 @@ def plot_plan(problem: Problem, plan: Plan, path: Path) -> None:
     ax.set_ylabel("power [kW]")
     ax.set_title(f"plan: {plan.method} ({plan.status})")
     price_ax = ax.twinx()
-    price_ax.step(x + 0.5, problem.price_per_kwh, where="mid", color="black", linestyle="--")
+    price_ax.step(
+        np.append(x, problem.n_slots),
+        np.append(problem.price_per_kwh, problem.price_per_kwh[-1]),
+        where="post",
+        color="black",
+        linestyle="--",
+    )
     price_ax.set_ylabel("price [per kWh] (dashed)")
     handles, labels = ax.get_legend_handles_labels()
     if len(handles) > 12:
