@@ -121,10 +121,12 @@ class IdTagGroupDefaults(_Strict):
 
 class ControlSection(_Strict):
     interval_s: int = Field(default=300, ge=60, le=900)
+    slot_s: int = Field(default=900, ge=60, le=3600, description="plan slot length [s]")
     horizon_h: float = Field(default=24.0, gt=0, le=72)
     min_current_a: float = Field(default=6.0, ge=0)
     idle_default_current_a: float = Field(default=6.0, ge=0)
     profile_validity_s: int = Field(default=1800, ge=60)
+    raise_delay_s: int = Field(default=30, ge=0, le=300, description="raises wait for cuts [s]")
     solver_time_limit_s: float | None = Field(default=None, gt=0)
     debounce_s: float = Field(default=1.0, ge=0)
     compliance_tolerance_kw: float = Field(default=0.5, ge=0)

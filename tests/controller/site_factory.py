@@ -21,6 +21,7 @@ def site_config(
         "site": {"id": "test-site", "timezone": "Europe/Berlin", "grid_limit_kw": 100.0},
         "ocpp": {"host": "127.0.0.1", "port": 0, "heartbeat_interval_s": 60},
         "store": {"url": store_url},
+        "api": {"enabled": False, "port": 0},
         "circuits": [{"id": "feeder", "limit_a": 160.0}],
         "chargers": chargers
         if isinstance(chargers, list)

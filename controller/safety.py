@@ -1,0 +1,53 @@
+"""The safe share: the current every connector may draw with no plan at all.
+
+It is what each charger's TxDefaultProfile allows, and what the charger falls back to when
+its TxProfile lapses (the controller is gone). Sized so that every connector drawing it at
+once stays inside the site limit and every circuit's limit, per phase.
+"""
+
+from __future__ import annotations
+
+import math
+
+from controller.config import SiteConfig
+from controller.planning import circuit_path, phase_share
+from controller.units import kw_from_a
+
+
+def safe_share_a(config: SiteConfig, site_limit_kw: float, other_load_kw: float = 0.0) -> float:
+    """Per-phase current [A] for every connector; 0 when even the minimum current would not fit."""
+    wanted_a = (
+        min(config.control.idle_default_current_a, *(c.max_current_a for c in config.chargers))
+        if config.chargers
+        else 0.0
+    )
+    if wanted_a <= 0:
+        return 0.0
+    # kW drawn at 1 A per phase by all connectors together, per site and per circuit phase.
+    site_kw_per_a = 0.0
+    circuit_kw_per_a: dict[str, list[float]] = {}
+    for charger in config.chargers:
+        voltage = config.charger_voltage_v(charger)
+        share = phase_share(charger, charger.phases)
+        per_a_kw = kw_from_a(1.0, charger.phases, voltage) * charger.connectors
+        site_kw_per_a += per_a_kw
+        for node in circuit_path(config, charger)[1:]:
+            bucket = circuit_kw_per_a.setdefault(node, [0.0, 0.0, 0.0])
+            for p in range(3):
+                bucket[p] += per_a_kw * share[p]
+    bound_a = wanted_a
+    headroom_kw = max(0.0, site_limit_kw - other_load_kw)
+    if site_kw_per_a > 0:
+        bound_a = min(bound_a, headroom_kw / site_kw_per_a)
+    for circuit in config.circuits:
+        per_phase = circuit_kw_per_a.get(circuit.id)
+        if per_phase is None:
+            continue
+        limit_kw = kw_from_a(circuit.limit_a, 1, config.site.voltage_v)
+        for p in range(3):
+            if per_phase[p] > 0:
+                bound_a = min(bound_a, limit_kw / per_phase[p])
+    bound_a = math.floor(bound_a * 10 + 1e-9) / 10
+    if bound_a < config.control.min_current_a:
+        return 0.0
+    return bound_a
