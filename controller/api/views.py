@@ -1,0 +1,463 @@
+"""What the API shows: response models, and builders that read them off the live controller.
+
+The builders only read; they run on the event loop (async handlers), so they see the site
+state between two updates, never in the middle of one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from controller.limit_book import Entry, windows_of
+from controller.limits import LimitError, LimitWindow, limit_at
+from controller.planning import SessionNeed, circuit_path, phase_share, phases_in_use
+
+if TYPE_CHECKING:
+    from controller.app import SiteController
+
+
+# response models ---------------------------------------------------------------------------
+class CircuitView(BaseModel):
+    id: str
+    parent: str | None
+    limit_a: float
+    load_a: list[float]  # per grid phase L1..L3, from the sessions' measured power
+    load_kw: float
+    headroom_a: float
+
+
+class SiteView(BaseModel):
+    site_id: str
+    name: str
+    timezone: str
+    now_utc: datetime
+    grid_limit_kw: float
+    limit_kw: float
+    limit_source: str  # "grid", or "<source>:<id>" of the cap or event in force
+    measured_kw: float
+    measured_source: str  # "site_meter" or "chargers"
+    ev_kw: float
+    headroom_kw: float
+    planned_kw: float | None
+    sessions: int
+    chargers_online: int
+    circuits: list[CircuitView]
+
+
+class ConnectorView(BaseModel):
+    connector_id: int
+    status: str
+    error_code: str
+    transaction_id: int | None
+
+
+class ChargerView(BaseModel):
+    id: str
+    configured: bool
+    online: bool
+    booted: bool
+    vendor: str | None
+    model: str | None
+    firmware_version: str | None
+    last_seen_utc: datetime | None
+    max_current_a: float | None
+    phases: int | None
+    circuit: str | None
+    capabilities: dict[str, Any]
+    controllable: bool
+    uncontrollable_reason: str | None
+    non_compliant: bool
+    power_kw: float
+    assigned_kw: float | None
+    connectors: list[ConnectorView]
+
+
+class SessionView(BaseModel):
+    transaction_id: int
+    charger_id: str
+    connector_id: int
+    id_tag: str
+    start_utc: datetime
+    energy_kwh: float  # delivered so far
+    power_kw: float | None  # measured
+    assigned_kw: float | None  # the limit sent for now
+    soc_percent: float | None
+    departure_utc: datetime | None  # expected, as the last plan saw it
+    energy_remaining_kwh: float | None  # still wanted, as the last plan saw it
+    planned_energy_kwh: float | None  # what the last plan gives it before departure
+    priority: float | None
+    planned: bool  # in the last plan (False: reserved, e.g. uncontrollable, or not yet)
+    overrides: dict[str, Any]
+
+
+class PlanSlot(BaseModel):
+    start_utc: datetime
+    end_utc: datetime
+    limit_kw: float
+    limit_source: str
+    price_per_kwh: float
+    base_load_kw: float
+    ev_total_kw: float
+    site_kw: float
+    ev_kw: dict[str, float]
+
+
+class PlanEv(BaseModel):
+    ev_id: str
+    transaction_id: int
+    charger_id: str
+    connector_id: int
+    energy_remaining_kwh: float
+    departure_utc: datetime
+
+
+class PlanView(BaseModel):
+    at_utc: datetime
+    reasons: list[str]
+    method: str
+    status: str
+    reason: str
+    solve_s: float
+    objective: dict[str, float]
+    evs: list[PlanEv]
+    slots: list[PlanSlot]
+
+
+class EntryView(BaseModel):
+    id: str
+    source: str
+    kind: str
+    status: str  # active | scheduled | past | cancelled (| invalid: a stored spec unusable)
+    limit_kw: float | None = None
+    reduction_kw: float | None = None
+    reduction_pct: float | None = None
+    ramp_s: float | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    start_local: str | None = None
+    end_local: str | None = None
+    weekdays: list[int] | None = None
+    timezone: str | None = None
+    note: str | None = None
+    created_utc: datetime
+    updated_utc: datetime
+    cancelled_utc: datetime | None = None
+
+
+class WindowView(BaseModel):
+    id: str
+    source: str
+    kind: str
+    start: datetime | None
+    end: datetime | None
+    limit_kw: float | None
+    reduction_kw: float | None
+    reduction_pct: float | None
+    ramp_s: float
+
+
+class LimitsView(BaseModel):
+    now_utc: datetime
+    grid_limit_kw: float
+    limit_kw: float
+    limit_source: str
+    entries: list[EntryView]
+    windows: list[WindowView]  # concrete windows over the next ``hours``
+
+
+class AuditRow(BaseModel):
+    id: int
+    at_utc: datetime
+    actor: str
+    action: str
+    target: str | None
+    old_value: Any
+    new_value: Any
+
+
+# builders ----------------------------------------------------------------------------------
+def site_view(ctl: SiteController) -> SiteView:
+    config, site = ctl.config, ctl.site
+    now = ctl.clock.now()
+    limit_kw, source = current_limit(ctl, now)
+    ev_kw = sum(s.power_kw or 0.0 for s in site.sessions.values())
+    if site.site_meter_kw is not None:
+        measured_kw, measured_source = site.site_meter_kw, "site_meter"
+    else:
+        measured_kw, measured_source = ev_kw, "chargers"
+    planned_kw = None
+    state = ctl.loop.state if ctl.loop is not None else None
+    if state is not None and state.plan is not None and state.problem is not None:
+        base = state.problem.base_load_kw
+        planned_kw = float(state.plan.power_kw[:, 0].sum()) + (
+            float(base[0]) if base is not None else 0.0
+        )
+    return SiteView(
+        site_id=config.site.id,
+        name=config.site.name,
+        timezone=config.site.timezone,
+        now_utc=now,
+        grid_limit_kw=config.site.grid_limit_kw,
+        limit_kw=limit_kw,
+        limit_source=source,
+        measured_kw=measured_kw,
+        measured_source=measured_source,
+        ev_kw=ev_kw,
+        headroom_kw=limit_kw - measured_kw,
+        planned_kw=planned_kw,
+        sessions=len(site.sessions),
+        chargers_online=sum(1 for c in site.chargers.values() if c.online),
+        circuits=circuit_loads(ctl),
+    )
+
+
+def current_limit(ctl: SiteController, now_utc: datetime) -> tuple[float, str]:
+    windows = ctl.limits.windows(now_utc - timedelta(days=1), now_utc + timedelta(days=1))
+    return limit_at(ctl.config.site.grid_limit_kw, windows, now_utc)
+
+
+def circuit_loads(ctl: SiteController) -> list[CircuitView]:
+    """Measured load per circuit and grid phase, each session's power split by its phases."""
+    config = ctl.config
+    load_a = {c.id: [0.0, 0.0, 0.0] for c in config.circuits}
+    load_kw = dict.fromkeys(load_a, 0.0)
+    for session in ctl.site.sessions.values():
+        charger = config.charger(session.charger_id)
+        if charger is None or not session.power_kw:
+            continue
+        share = phase_share(charger, phases_in_use(charger, session))
+        voltage_v = config.charger_voltage_v(charger)
+        for circuit_id in circuit_path(config, charger)[1:]:
+            load_kw[circuit_id] += session.power_kw
+            for p in range(3):
+                load_a[circuit_id][p] += session.power_kw * share[p] * 1000.0 / voltage_v
+    return [
+        CircuitView(
+            id=c.id,
+            parent=c.parent,
+            limit_a=c.limit_a,
+            load_a=[round(a, 3) for a in load_a[c.id]],
+            load_kw=load_kw[c.id],
+            headroom_a=c.limit_a - max(load_a[c.id]),
+        )
+        for c in config.circuits
+    ]
+
+
+def charger_views(ctl: SiteController) -> list[ChargerView]:
+    assigned = ctl.loop.state.assigned_kw if ctl.loop is not None else {}
+    views = []
+    for charger_id, state in sorted(ctl.site.chargers.items()):
+        sessions = [s for s in ctl.site.sessions.values() if s.charger_id == charger_id]
+        by_connector = {s.connector_id: s.transaction_id for s in sessions}
+        assigned_kw = [assigned[s.transaction_id] for s in sessions if s.transaction_id in assigned]
+        cfg = state.config
+        views.append(
+            ChargerView(
+                id=charger_id,
+                configured=cfg is not None,
+                online=state.online,
+                booted=state.booted,
+                vendor=state.vendor,
+                model=state.model,
+                firmware_version=state.firmware_version,
+                last_seen_utc=state.last_seen_utc,
+                max_current_a=cfg.max_current_a if cfg else None,
+                phases=cfg.phases if cfg else None,
+                circuit=cfg.circuit if cfg else None,
+                capabilities=state.capabilities.as_dict(),
+                controllable=state.controllable,
+                uncontrollable_reason=state.uncontrollable_reason,
+                non_compliant=state.non_compliant,
+                power_kw=sum(s.power_kw or 0.0 for s in sessions),
+                assigned_kw=sum(assigned_kw) if assigned_kw else None,
+                connectors=[
+                    ConnectorView(
+                        connector_id=c.connector_id,
+                        status=c.status,
+                        error_code=c.error_code,
+                        transaction_id=by_connector.get(c.connector_id),
+                    )
+                    for _, c in sorted(state.connectors.items())
+                ],
+            )
+        )
+    return views
+
+
+def _needs(ctl: SiteController) -> dict[int, SessionNeed]:
+    snapshot = ctl.loop.state.snapshot if ctl.loop is not None else None
+    return {n.transaction_id: n for n in snapshot.needs} if snapshot is not None else {}
+
+
+def _slot_hours(first_slot_s: int, slot_s: int, n_slots: int) -> list[float]:
+    return [(first_slot_s if i == 0 else slot_s) / 3600.0 for i in range(n_slots)]
+
+
+def session_views(ctl: SiteController) -> list[SessionView]:
+    needs = _needs(ctl)
+    state = ctl.loop.state if ctl.loop is not None else None
+    plan = state.plan if state is not None else None
+    planned_energy: dict[str, float] = {}
+    if plan is not None:
+        hours = _slot_hours(plan.first_slot_s, plan.slot_s, plan.n_slots)
+        for index, ev_id in enumerate(plan.ev_ids):
+            row = plan.power_kw[index]
+            planned_energy[ev_id] = float(sum(p * h for p, h in zip(row, hours, strict=True)))
+    views = []
+    for tx, session in sorted(ctl.site.sessions.items()):
+        need = needs.get(tx)
+        views.append(
+            SessionView(
+                transaction_id=tx,
+                charger_id=session.charger_id,
+                connector_id=session.connector_id,
+                id_tag=session.id_tag,
+                start_utc=session.start_utc,
+                energy_kwh=session.energy_kwh,
+                power_kw=session.power_kw,
+                assigned_kw=state.assigned_kw.get(tx) if state is not None else None,
+                soc_percent=session.soc_percent,
+                departure_utc=need.departure_utc if need else None,
+                energy_remaining_kwh=need.energy_kwh if need else None,
+                planned_energy_kwh=planned_energy.get(need.ev_id) if need else None,
+                priority=need.priority if need else None,
+                planned=need is not None and need.ev_id in planned_energy,
+                overrides=dict(session.overrides),
+            )
+        )
+    return views
+
+
+def plan_view(ctl: SiteController) -> PlanView | None:
+    state = ctl.loop.state if ctl.loop is not None else None
+    if state is None or state.plan is None or state.problem is None or state.snapshot is None:
+        return None
+    plan, problem, snapshot = state.plan, state.problem, state.snapshot
+    record = state.history[-1] if state.history else None
+    grid = snapshot.grid
+    starts, ends = grid.starts_utc(), grid.ends_utc()
+    base = problem.base_load_kw
+    sources = state.limits.source if state.limits is not None else ("grid",) * grid.n_slots
+    prices = state.prices_per_kwh if state.prices_per_kwh is not None else problem.price_per_kwh
+    slots = []
+    for i in range(plan.n_slots):
+        ev_kw = {ev_id: float(plan.power_kw[e, i]) for e, ev_id in enumerate(plan.ev_ids)}
+        ev_total = float(sum(ev_kw.values()))
+        base_kw = float(base[i]) if base is not None else 0.0
+        slots.append(
+            PlanSlot(
+                start_utc=starts[i],
+                end_utc=ends[i],
+                limit_kw=float(problem.site_limit_kw[i]),
+                limit_source=sources[i],
+                price_per_kwh=float(prices[i]),
+                base_load_kw=base_kw,
+                ev_total_kw=ev_total,
+                site_kw=ev_total + base_kw,
+                ev_kw=ev_kw,
+            )
+        )
+    return PlanView(
+        at_utc=record.at_utc if record else plan.start_utc,
+        reasons=list(record.reasons) if record else [],
+        method=plan.method,
+        status=plan.status,
+        reason=plan.reason,
+        solve_s=record.solve_s if record else plan.solve_s,
+        objective={k: float(v) for k, v in plan.objective.items()},
+        evs=[
+            PlanEv(
+                ev_id=n.ev_id,
+                transaction_id=n.transaction_id,
+                charger_id=n.charger_id,
+                connector_id=n.connector_id,
+                energy_remaining_kwh=n.energy_kwh,
+                departure_utc=n.departure_utc,
+            )
+            for n in snapshot.needs
+        ],
+        slots=slots,
+    )
+
+
+def entry_status(entry: Entry, timezone: str, now_utc: datetime) -> str:
+    if entry.cancelled_utc is not None:
+        return "cancelled"
+    try:
+        windows = windows_of(entry, timezone, now_utc, now_utc + timedelta(days=8))
+    except (LimitError, ValueError, KeyError, TypeError):  # a stored entry the book cannot use
+        return "invalid"
+    if any(_covers(w, now_utc) for w in windows):
+        return "active"
+    if any(w.start_utc is not None and w.start_utc > now_utc for w in windows):
+        return "scheduled"
+    return "past"
+
+
+def _covers(window: LimitWindow, at_utc: datetime) -> bool:
+    started = window.start_utc is None or window.start_utc <= at_utc
+    return started and (window.end_utc is None or at_utc < window.end_utc)
+
+
+def entry_view(entry: Entry, timezone: str, now_utc: datetime) -> EntryView:
+    spec = entry.spec
+    return EntryView(
+        id=entry.entry_id,
+        source=entry.source,
+        kind=entry.kind,
+        status=entry_status(entry, timezone, now_utc),
+        limit_kw=spec.get("limit_kw"),
+        reduction_kw=spec.get("reduction_kw"),
+        reduction_pct=spec.get("reduction_pct"),
+        ramp_s=spec.get("ramp_s"),
+        start=spec.get("start_utc"),
+        end=spec.get("end_utc"),
+        start_local=spec.get("start_local"),
+        end_local=spec.get("end_local"),
+        weekdays=spec.get("weekdays"),
+        timezone=spec.get("timezone") or (timezone if entry.kind == "recurring" else None),
+        note=spec.get("note"),
+        created_utc=entry.created_utc,
+        updated_utc=entry.updated_utc,
+        cancelled_utc=entry.cancelled_utc,
+    )
+
+
+def window_view(window: LimitWindow) -> WindowView:
+    return WindowView(
+        id=window.window_id,
+        source=window.source,
+        kind=window.kind,
+        start=window.start_utc,
+        end=window.end_utc,
+        limit_kw=window.limit_kw,
+        reduction_kw=window.reduction_kw,
+        reduction_pct=window.reduction_pct,
+        ramp_s=window.ramp_s,
+    )
+
+
+def limits_view(ctl: SiteController, *, hours: float, kinds: set[str] | None) -> LimitsView:
+    now = ctl.clock.now()
+    timezone = ctl.limits.timezone
+    entries = [e for e in ctl.limits.entries.values() if kinds is None or e.kind in kinds]
+    entries.sort(key=lambda e: e.created_utc)
+    windows = []
+    for entry in entries:
+        if entry_status(entry, timezone, now) not in ("cancelled", "invalid"):
+            windows.extend(windows_of(entry, timezone, now, now + timedelta(hours=hours)))
+    windows = [w for w in windows if w.end_utc is None or w.end_utc > now]
+    windows.sort(key=lambda w: (w.start_utc or now, w.window_id))
+    limit_kw, source = current_limit(ctl, now)
+    return LimitsView(
+        now_utc=now,
+        grid_limit_kw=ctl.config.site.grid_limit_kw,
+        limit_kw=limit_kw,
+        limit_source=source,
+        entries=[entry_view(e, timezone, now) for e in entries],
+        windows=[window_view(w) for w in windows],
+    )
