@@ -9,6 +9,7 @@ and SQLite never sees two writers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -31,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -40,6 +42,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.dml import Update
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -227,9 +230,17 @@ class Store:
 
     def update_session(self, transaction_id: int, **fields: Any) -> None:
         with self.engine.begin() as conn:
-            conn.execute(
-                update(sessions).where(sessions.c.transaction_id == transaction_id).values(**fields)
-            )
+            conn.execute(_session_update(tuple(fields)), _session_params(transaction_id, fields))
+
+    def update_sessions(self, changes: Iterable[tuple[int, dict[str, Any]]]) -> None:
+        """Many ``update_session`` calls in one transaction: one executemany per set of fields."""
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for transaction_id, fields in changes:
+            groups.setdefault(tuple(fields), []).append(_session_params(transaction_id, fields))
+        if groups:
+            with self.engine.begin() as conn:
+                for names, params in groups.items():
+                    conn.execute(_session_update(names), params)
 
     def session_row(self, transaction_id: int) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -326,6 +337,33 @@ class Store:
             result = conn.execute(delete(audit_log).where(audit_log.c.at_utc < cutoff))
             removed["audit_log"] = result.rowcount
         return removed
+
+
+@functools.lru_cache(maxsize=64)
+def _session_update(names: tuple[str, ...]) -> Update:
+    """UPDATE sessions SET <names> WHERE transaction_id = ?, built once per set of columns.
+
+    Building the statement for every call cost about two thirds of each update's CPU time
+    (2,000 open sessions are persisted every watchdog tick).
+    """
+    columns = sessions.c
+    return (
+        update(sessions)
+        .where(columns.transaction_id == bindparam("_transaction_id", type_=Integer))
+        .values(
+            {
+                # an unknown name fails in SQLAlchemy, as with .values(**fields)
+                name: bindparam(f"_v_{name}", type_=columns[name].type if name in columns else None)
+                for name in names
+            }
+        )
+    )
+
+
+def _session_params(transaction_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+    params = {f"_v_{name}": value for name, value in fields.items()}
+    params["_transaction_id"] = transaction_id
+    return params
 
 
 def _jsonable(value: Any) -> Any:

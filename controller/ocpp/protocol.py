@@ -8,6 +8,7 @@ synchronously (cached validators), and records every frame in and out for the au
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import logging
@@ -111,8 +112,8 @@ class ProtocolChargePoint(V16ChargePoint):
             raise CallErrorReply("FormationViolation", "the payload must be a JSON object")
         _validate(msg)
         handler = handlers["_on_action"]
-        kwargs = camel_to_snake_case(msg.payload)
-        if "call_unique_id" in inspect.signature(handler).parameters:
+        kwargs = _snake_case_keys(msg.payload)
+        if _wants_unique_id(handler):
             kwargs["call_unique_id"] = msg.unique_id
         try:
             response = handler(**kwargs)
@@ -152,6 +153,11 @@ def _unpack(raw: str) -> Call | CallResult | CallError:
 
 def _validate(msg: Call) -> None:
     validator = get_validator(MessageType.Call, msg.action, "1.6")
+    quick = _quick_checks.get(msg.action, _UNSET)
+    if quick is _UNSET:
+        quick = _quick_checks[msg.action] = _compile_check(validator.schema)
+    if quick is not None and quick(msg.payload):
+        return  # certainly valid; anything else goes to jsonschema for the exact error
     try:
         validator.validate(msg.payload)
     except SchemaValidationError as exc:
@@ -160,6 +166,130 @@ def _validate(msg: Call) -> None:
         raise CallErrorReply(code, f"{field}: {exc.message}") from exc
 
 
+@functools.lru_cache(maxsize=4096)
+def _snake_case_key(key: str) -> str:
+    """The ocpp package's key conversion (two regex passes per key), remembered per key."""
+    return next(iter(camel_to_snake_case({key: None})))
+
+
+def _snake_case_keys(data: Any) -> Any:
+    """``camel_to_snake_case`` with each key converted once: the same result, cheaper."""
+    if isinstance(data, dict):
+        return {_snake_case_key(k): _snake_case_keys(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_snake_case_keys(v) for v in data]
+    return data
+
+
+@functools.lru_cache(maxsize=256)
+def _takes_unique_id(function: Callable[..., Any]) -> bool:
+    return "call_unique_id" in inspect.signature(function).parameters
+
+
+def _wants_unique_id(handler: Callable[..., Any]) -> bool:
+    """Whether a handler takes ``call_unique_id``; its signature is read once per function."""
+    function = getattr(handler, "__func__", None)
+    if function is None:
+        return "call_unique_id" in inspect.signature(handler).parameters
+    return _takes_unique_id(function)
+
+
 def _guess_unique_id(raw: str) -> str:
     match = _UNIQUE_ID.match(raw)
     return match.group(1) if match else "-1"
+
+
+# A quick validity check compiled from each schema. jsonschema spends about a third of the
+# server's CPU on the Draft 4 schemas, mostly in its generic machinery. The compiled check
+# covers only the keywords the OCPP 1.6 schemas use, with jsonschema's Draft 4 semantics
+# (no format checking, bool is not a number, enum of strings only); it may answer False for
+# a valid payload (then jsonschema decides, as before) but never True for an invalid one.
+# A schema with any other keyword gets no quick check at all.
+Check = Callable[[Any], bool]
+_UNSET: Any = object()
+_quick_checks: dict[str, Check | None] = {}
+_ANNOTATIONS = frozenset({"$schema", "$id", "id", "title", "description", "format", "javaType"})
+_IS_TYPE: dict[str, Check] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+}
+
+
+def _compile_check(schema: Any) -> Check | None:
+    """A predicate that is True only for instances ``schema`` accepts, or None if unsupported."""
+    if not isinstance(schema, dict):
+        return None
+    known = _ANNOTATIONS | {
+        "type",
+        "properties",
+        "additionalProperties",
+        "required",
+        "enum",
+        "maxLength",
+        "items",
+        "minItems",
+        "definitions",
+    }
+    if not known.issuperset(schema) or "$ref" in schema:
+        return None
+    checks: list[Check] = []
+    if "type" in schema:
+        type_names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if not type_names or not all(isinstance(n, str) and n in _IS_TYPE for n in type_names):
+            return None
+        tests = [_IS_TYPE[n] for n in type_names]
+        checks.append(tests[0] if len(tests) == 1 else lambda v: any(t(v) for t in tests))
+    if "enum" in schema:
+        choices = schema["enum"]
+        if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+            return None
+        allowed = frozenset(choices)
+        checks.append(lambda v: isinstance(v, str) and v in allowed)
+    if "maxLength" in schema:
+        longest = schema["maxLength"]
+        if not isinstance(longest, int):
+            return None
+        checks.append(lambda v: not isinstance(v, str) or len(v) <= longest)
+    if "required" in schema:
+        needed = schema["required"]
+        if not isinstance(needed, list):
+            return None
+        checks.append(lambda v: not isinstance(v, dict) or all(k in v for k in needed))
+    properties = schema.get("properties", {})
+    if not isinstance(properties, dict):
+        return None
+    if properties:
+        compiled = {name: _compile_check(sub) for name, sub in properties.items()}
+        if any(c is None for c in compiled.values()):
+            return None
+        pairs: list[tuple[str, Check]] = list(compiled.items())  # type: ignore[arg-type]
+
+        def check_properties(v: Any) -> bool:
+            return not isinstance(v, dict) or all(c(v[n]) for n, c in pairs if n in v)
+
+        checks.append(check_properties)
+    if "additionalProperties" in schema:
+        extra = schema["additionalProperties"]
+        if extra is False:
+            declared = frozenset(properties)
+            checks.append(lambda v: not isinstance(v, dict) or declared.issuperset(v))
+        elif extra is not True:
+            return None
+    if "items" in schema:
+        item_check = _compile_check(schema["items"])
+        if item_check is None:
+            return None
+        checks.append(lambda v: not isinstance(v, list) or all(item_check(i) for i in v))
+    if "minItems" in schema:
+        fewest = schema["minItems"]
+        if not isinstance(fewest, int):
+            return None
+        checks.append(lambda v: not isinstance(v, list) or len(v) >= fewest)
+    if len(checks) == 1:
+        return checks[0]
+    return lambda v: all(check(v) for check in checks)
