@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/sitecharge demo
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 --nbmake tests notebooks $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

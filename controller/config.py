@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class ConfigError(ValueError):
@@ -131,6 +139,8 @@ class ControlSection(_Strict):
     debounce_s: float = Field(default=1.0, ge=0)
     compliance_tolerance_kw: float = Field(default=0.5, ge=0)
     compliance_grace_s: float = Field(default=120.0, ge=0)
+    uncontrollable_retry_s: float = Field(default=900.0, ge=0)
+    keep_awake: bool = True  # never pause a started car (some do not wake again after 0 A)
     session_defaults: SessionDefaults = SessionDefaults()
     groups: tuple[IdTagGroupDefaults, ...] = ()
 
@@ -160,6 +170,8 @@ class SiteConfig(_Strict):
     tariff: dict[str, Any] = Field(default_factory=lambda: {"type": "flat", "price_per_kwh": 0.30})
     dr: dict[str, Any] = Field(default_factory=dict)
     base_dir: Annotated[Path, Field(exclude=True)] = Path()
+    _by_id: dict[str, ChargerConfig] = PrivateAttr(default_factory=dict)
+    _by_id_source: Any = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _references(self) -> SiteConfig:
@@ -184,10 +196,11 @@ class SiteConfig(_Strict):
         return self
 
     def charger(self, charger_id: str) -> ChargerConfig | None:
-        return self._chargers_by_id().get(charger_id)
-
-    def _chargers_by_id(self) -> dict[str, ChargerConfig]:
-        return {c.id: c for c in self.chargers}
+        # Looked up for every inbound message: the map is built once per charger tuple.
+        if self._by_id_source is not self.chargers:
+            self._by_id = {c.id: c for c in self.chargers}
+            self._by_id_source = self.chargers
+        return self._by_id.get(charger_id)
 
     def charger_voltage_v(self, charger: ChargerConfig) -> float:
         return charger.voltage_v if charger.voltage_v is not None else self.site.voltage_v

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,13 @@ from controller.limits import SlotLimits, effective_limits
 from controller.ocpp.errors import ChargerRequestError
 from controller.ocpp.profiles import limit_kw_at, tx_default_profile, tx_profile
 from controller.ocpp.server import CentralSystem
-from controller.planning import Snapshot, build_problem, take_snapshot
+from controller.planning import (
+    Snapshot,
+    build_problem,
+    floor_schedule,
+    keep_awake_floors,
+    take_snapshot,
+)
 from controller.pricing import PriceSource
 from controller.safety import safe_share_a
 from controller.site import SiteState
@@ -81,19 +87,23 @@ class CycleState:
     assigned_kw: dict[int, float] = field(default_factory=dict)  # by transaction, now
     sent: dict[tuple[str, int], tuple[dict[str, Any], int, float]] = field(default_factory=dict)
     # (charger, connector) -> (last TxProfile accepted, phases, voltage_v)
+    sent_by_tx: dict[int, tuple[str, int]] = field(default_factory=dict)
     default_a: dict[str, float] = field(default_factory=dict)  # TxDefault sent, per charger
     over_since: dict[int, datetime] = field(default_factory=dict)
 
     def assigned_kw_at(self, transaction_id: int, at_utc: datetime) -> float | None:
         """The limit in force now for a transaction, from the last profile it accepted [kW]."""
-        for profile, phases, voltage in self.sent.values():
-            if profile.get("transaction_id") == transaction_id:
-                return limit_kw_at(profile, at_utc, phases, voltage)
-        return None
+        key = self.sent_by_tx.get(transaction_id)
+        entry = self.sent.get(key) if key is not None else None
+        if entry is None or entry[0].get("transaction_id") != transaction_id:
+            return None
+        profile, phases, voltage = entry
+        return limit_kw_at(profile, at_utc, phases, voltage)
 
     history: list[CycleRecord] = field(default_factory=list)
     acks: int = 0
     rejections: int = 0
+    site_kw_samples: list[tuple[datetime, float]] = field(default_factory=list)
 
 
 class ControlLoop:
@@ -186,7 +196,10 @@ class ControlLoop:
                     next_tick = self.clock.now() + timedelta(seconds=interval_s)
             else:
                 await self._wake.wait()
-            await self.clock.sleep(self.config.control.debounce_s)
+            debounce_s = self.config.control.debounce_s
+            if any(r.startswith("limit_changed") for r in self._reasons):
+                debounce_s = min(debounce_s, 0.1)  # a limit change goes out at once
+            await self.clock.sleep(debounce_s)
             self._wake.clear()
             reasons, self._reasons = tuple(dict.fromkeys(self._reasons)), []
             if not reasons:
@@ -203,6 +216,7 @@ class ControlLoop:
     async def run_cycle(self, reasons: tuple[str, ...] = ("manual",)) -> CycleRecord:
         control = self.config.control
         now = self.clock.now()
+        await self._retry_uncontrollable(now)
         snapshot = take_snapshot(
             self.site,
             now,
@@ -220,15 +234,20 @@ class ControlLoop:
         limits = effective_limits(
             self.config.site.grid_limit_kw, windows, grid.starts_utc(), grid.ends_utc()
         )
+        self._track_peak(now, snapshot.measured_site_kw)
         prices, _forecast = self.prices.prices(grid)
+        floors = keep_awake_floors(self.config, snapshot, limits)
         problem = build_problem(
-            self.config, snapshot, limits, prices, self.prices.demand_charge(grid)
+            self.config, snapshot, limits, prices, self.prices.demand_charge(grid), floors
         )
         started = time.perf_counter()
         plan = await self._plan(problem)
         solve_s = time.perf_counter() - started
-        result = await self._dispatch(problem, plan, snapshot, now)
+        result = await self._dispatch(problem, plan, snapshot, now, floors)
         await self._send_defaults(now)
+        # What the chargers were told: the plan plus each car's keep-awake floor.
+        if floors.any():
+            plan = replace(plan, power_kw=plan.power_kw + floor_schedule(snapshot, floors))
         record = self._record(now, reasons, problem, plan, snapshot, limits, solve_s, result)
         self.state.problem, self.state.plan = problem, plan
         self.state.snapshot, self.state.limits, self.state.prices_per_kwh = snapshot, limits, prices
@@ -273,15 +292,17 @@ class ControlLoop:
         return plan
 
     async def _dispatch(
-        self, problem: Problem, plan: Plan, snapshot: Snapshot, now: datetime
+        self, problem: Problem, plan: Plan, snapshot: Snapshot, now: datetime, floors: np.ndarray
     ) -> DispatchResult:
         control = self.config.control
         grid = snapshot.grid
+        floor_rows = floor_schedule(snapshot, floors)
         orders = []
         assigned: dict[int, float] = {}
         safe_a = self._safe_a(now)
         for index, need in enumerate(snapshot.needs):
-            power_kw = plan.power_kw[index]
+            # The plan shares what is left above each car's keep-awake floor.
+            power_kw = plan.power_kw[index] + floor_rows[index]
             if plan.method == "safe_default":
                 power_kw = np.full(grid.n_slots, kw_from_a(safe_a, need.phases, need.voltage_v))
             state = self.site.charger(need.charger_id)
@@ -307,6 +328,11 @@ class ControlLoop:
                 old_profile, old_phases, old_voltage = previous
                 old_limit = limit_kw_at(old_profile, at, old_phases, old_voltage)
                 old_kw = old_limit if old_limit is not None else default_kw
+            # What the car draws now counts too: after a restart the profiles a charger holds
+            # are unknown, and ordering by the default alone could send a raise before a cut.
+            session = self.site.sessions.get(need.transaction_id)
+            if session is not None and session.power_kw is not None:
+                old_kw = max(old_kw, session.power_kw)
             assigned[need.transaction_id] = new_kw
             orders.append(
                 ProfileOrder(
@@ -323,19 +349,31 @@ class ControlLoop:
         )
         for order in result.accepted:
             _, phases, voltage = order.key
+            self.state.sent_by_tx[order.key[0]] = (order.charger_id, order.connector_id)
             self.state.sent[(order.charger_id, order.connector_id)] = (
                 order.profile,
                 phases,
                 voltage,
             )
         for order, why in result.failed:
-            state = self.site.charger(order.charger_id)
+            self.state.sent.pop((order.charger_id, order.connector_id), None)
+            transaction_id = order.key[0]
+            if transaction_id not in self.site.sessions:
+                # The session ended while its profile was on the way: no fault of the charger.
+                log.info(
+                    "%s: profile for ended transaction %s: %s",
+                    order.charger_id,
+                    transaction_id,
+                    why,
+                )
+                continue
             log.warning(
                 "%s: profile not applied (%s); marked uncontrollable", order.charger_id, why
             )
-            state.controllable, state.uncontrollable_reason = False, why
-            self.state.sent.pop((order.charger_id, order.connector_id), None)
-            self.trigger(f"uncontrollable:{order.charger_id}")
+            self._mark_uncontrollable(order.charger_id, why)
+        self.state.sent_by_tx = {
+            tx: key for tx, key in self.state.sent_by_tx.items() if tx in self.site.sessions
+        }
         self.state.acks += len(result.accepted)
         self.state.rejections += len(result.failed)
         self.state.assigned_kw = assigned
@@ -392,12 +430,58 @@ class ControlLoop:
             status = str(exc)
         if status == "Accepted":
             self.state.default_a[charger_id] = safe_a
+            if not state.controllable:
+                log.info(
+                    "%s: takes profiles again (was: %s)", charger_id, state.uncontrollable_reason
+                )
+                state.controllable, state.uncontrollable_reason = True, None
+                state.uncontrollable_since_utc = None
+                self.trigger(f"controllable:{charger_id}")
             return
         # A charger without a standing safe default may draw its full rating at any moment.
         log.warning("%s: TxDefaultProfile not set (%s); marked uncontrollable", charger_id, status)
         if state.controllable:
-            state.controllable, state.uncontrollable_reason = False, f"TxDefaultProfile: {status}"
-            self.trigger(f"uncontrollable:{charger_id}")
+            self._mark_uncontrollable(charger_id, f"TxDefaultProfile: {status}")
+
+    def _mark_uncontrollable(self, charger_id: str, why: str) -> None:
+        """Reserve the charger's full power from the next plan on, until it is tried again."""
+        state = self.site.charger(charger_id)
+        state.controllable, state.uncontrollable_reason = False, why
+        state.uncontrollable_since_utc = self.clock.now()
+        self.trigger(f"uncontrollable:{charger_id}")
+
+    async def _retry_uncontrollable(self, now: datetime) -> None:
+        """Probe chargers marked uncontrollable once in a while: a firmware that rejected one
+        profile, or a link that timed out once, may take the next. The probe is the standing
+        TxDefaultProfile; only its acceptance makes the charger count as controllable again, so
+        no plan counts on a charger before it has taken a profile."""
+        retry_s = self.config.control.uncontrollable_retry_s
+        due = []
+        for state in self.site.chargers.values():
+            since = state.uncontrollable_since_utc
+            if (
+                not state.controllable
+                and since is not None
+                and state.charger_id in self.central.connections
+            ):
+                if (now - since).total_seconds() >= retry_s:
+                    state.uncontrollable_since_utc = now  # next probe one period later
+                    due.append(state.charger_id)
+        if due:
+            safe_a = self._safe_a(now)
+            await asyncio.gather(*(self._send_default(cid, safe_a, now) for cid in due))
+
+    def _track_peak(self, now: datetime, measured_kw: float) -> None:
+        """The billing period's peak of the demand window's average power, for the demand
+        charge's threshold (what is already paid for costs nothing more)."""
+        window_s = 900.0
+        samples = self.state.site_kw_samples
+        samples.append((now, measured_kw))
+        while samples and (now - samples[0][0]).total_seconds() > window_s:
+            samples.pop(0)
+        if samples and (now - samples[0][0]).total_seconds() >= 0.8 * window_s:
+            average = sum(kw for _, kw in samples) / len(samples)
+            self.prices.peak_so_far_kw = max(self.prices.peak_so_far_kw, average)
 
     # verification ------------------------------------------------------------------------
     def _verify(self, transaction_id: int | None) -> None:
@@ -477,15 +561,11 @@ class ControlLoop:
 
 
 def _with_reason(plan: Plan, reason: str) -> Plan:
-    from dataclasses import replace
-
     return replace(plan, reason=(reason + "; " + plan.reason).strip("; "))
 
 
 def _safe_plan(problem: Problem, reason: str) -> Plan:
     """No usable plan: dispatch gives every session its charger's safe share."""
-    from dataclasses import replace
-
     base = optimizer.plan(problem, method="equal_share")
     return replace(
         base, power_kw=np.zeros_like(base.power_kw), method="safe_default", reason=reason

@@ -78,6 +78,7 @@ class SessionNeed:
     phase_share: tuple[float, float, float]
     circuit_id: str
     priority: float
+    floor_kw: float = 0.0  # keep-awake floor for a car that has started charging [kW]
 
     @property
     def ev_id(self) -> str:
@@ -129,11 +130,9 @@ def phase_share(charger: ChargerConfig, phases_used: int) -> tuple[float, float,
 
 
 def phases_in_use(charger: ChargerConfig, session: SessionState) -> int:
-    """Phases the car draws on: from per-phase currents where reported, else the charger's."""
-    if session.current_a is not None and len(session.current_a) == 3:
-        drawn = [a for a in session.current_a if a > 0.5]
-        if drawn and sum(session.current_a) > 1.5:
-            return len(drawn) if len(drawn) in (1, 2, 3) else charger.phases
+    """Phases the car draws on: as seen in its per-phase currents, else the charger's."""
+    if session.phases_used in (1, 2, 3):
+        return min(session.phases_used, charger.phases)
     return charger.phases
 
 
@@ -142,7 +141,7 @@ def session_need(
     charger: ChargerConfig,
     session: SessionState,
     now_utc: datetime,
-    assigned_kw: float | None,
+    safe_default_a: float = 0.0,
 ) -> SessionNeed:
     control = config.control
     defaults = control.session_defaults
@@ -168,7 +167,13 @@ def session_need(
     phases = phases_in_use(charger, session)
     max_kw = kw_from_a(charger.max_current_a, phases, voltage)
     min_kw = kw_from_a(control.min_current_a, phases, voltage)
-    max_kw = _tighten_by_draw(session, assigned_kw, max_kw, min_kw)
+    max_kw = _car_limit(session, max_kw, min_kw)
+    # Some cars do not wake up after a pause at 0 A: once one has started (a car draws its
+    # charger's default from the moment it plugs in), keep it at its minimum until its energy
+    # is delivered, where the limits allow (see keep_awake_floors).
+    drawing = session.power_kw is not None and session.power_kw > 0.3
+    started = safe_default_a >= control.min_current_a or drawing or session.energy_kwh >= 0.05
+    floor_kw = min(min_kw, max_kw) if control.keep_awake and started and remaining_kwh > 0 else 0.0
     return SessionNeed(
         transaction_id=session.transaction_id,
         charger_id=charger.id,
@@ -182,6 +187,7 @@ def session_need(
         phase_share=phase_share(charger, phases),
         circuit_id=charger_node(charger.id),
         priority=priority,
+        floor_kw=floor_kw,
     )
 
 
@@ -198,19 +204,13 @@ def _tighten_by_soc(session: SessionState, remaining_kwh: float) -> float:
     return remaining_kwh
 
 
-def _tighten_by_draw(
-    session: SessionState, assigned_kw: float | None, max_kw: float, min_kw: float
-) -> float:
-    """A car drawing well below its assignment (tapering, sleeping) frees the difference.
-
-    The cap grows back by a quarter each cycle while the car keeps up with it.
-    """
-    measured = session.power_kw
-    if assigned_kw is None or measured is None or assigned_kw < min_kw:
+def _car_limit(session: SessionState, max_kw: float, min_kw: float) -> float:
+    """The charger's rating, or less where the car has shown it takes less (tapering, full,
+    or an 11 kW car on a 22 kW charger): the difference goes to the others. Never below the
+    minimum: a car offered less than its minimum current stops outright."""
+    if session.car_max_kw is None:
         return max_kw
-    if measured < 0.7 * assigned_kw:
-        return max(min_kw, min(max_kw, measured * 1.25 + 0.5))
-    return max_kw
+    return max(min_kw, min(max_kw, session.car_max_kw * 1.1 + 0.3))
 
 
 @dataclass(frozen=True)
@@ -237,13 +237,14 @@ def take_snapshot(
     reservations = Reservations()
     needs: list[SessionNeed] = []
     measured_ev_kw = 0.0
+    by_charger: dict[str, dict[int, SessionState]] = {}
+    for open_session in site.sessions.values():
+        by_charger.setdefault(open_session.charger_id, {})[open_session.connector_id] = open_session
     for charger_cfg in config.chargers:
         state = site.chargers.get(charger_cfg.id) or ChargerState(charger_cfg.id, charger_cfg)
         voltage = config.charger_voltage_v(charger_cfg)
         path = circuit_path(config, charger_cfg)
-        sessions = {
-            s.connector_id: s for s in site.sessions.values() if s.charger_id == charger_cfg.id
-        }
+        sessions = by_charger.get(charger_cfg.id, {})
         for session in sessions.values():
             measured_ev_kw += session.power_kw or 0.0
         default_per_phase = kw_from_a(safe_default_a, 1, voltage)
@@ -288,15 +289,76 @@ def take_snapshot(
                     f"{charger_cfg.id}: non-compliant, measured draw reserved",
                 )
                 continue
-            needs.append(
-                session_need(
-                    config, charger_cfg, session, now_utc, assigned_kw.get(session.transaction_id)
-                )
-            )
+            needs.append(session_need(config, charger_cfg, session, now_utc, safe_default_a))
     non_ev = 0.0
     if site.site_meter_kw is not None:
         non_ev = max(0.0, site.site_meter_kw - measured_ev_kw)
     return Snapshot(grid, tuple(needs), reservations, non_ev, measured_ev_kw + non_ev)
+
+
+def keep_awake_floors(config: SiteConfig, snapshot: Snapshot, limits: SlotLimits) -> np.ndarray:
+    """The floors [kW] per need, or all zeros where they would not fit inside every limit in
+    every slot: a limit always wins over keeping a car awake."""
+    floors = np.array([need.floor_kw for need in snapshot.needs], dtype=float)
+    if not floors.any():
+        return floors
+    headroom = limits.limit_kw - snapshot.reservations.site_kw - snapshot.non_ev_load_kw
+    if floors.sum() > float(headroom.min()) - 1e-6:
+        return np.zeros_like(floors)
+    limit_per_phase = {
+        c.id: kw_from_a(c.limit_a, 1, config.site.voltage_v) for c in config.circuits
+    }
+    for charger in config.chargers:
+        limit_per_phase[charger_node(charger.id)] = kw_from_a(
+            charger.max_current_a, 1, config.charger_voltage_v(charger)
+        )
+    load: dict[str, np.ndarray] = {}
+    for need, floor in zip(snapshot.needs, floors, strict=True):
+        charger = config.charger(need.charger_id)
+        for node in circuit_path(config, charger) if charger else []:
+            load.setdefault(node, np.array(_reserved(snapshot, node))).__iadd__(
+                floor * np.array(need.phase_share)
+            )
+    for node, per_phase in load.items():
+        if node in limit_per_phase and per_phase.max() > limit_per_phase[node] + 1e-6:
+            return np.zeros_like(floors)
+    return floors
+
+
+def slot_availability(grid: SlotGrid, departure_utc: datetime) -> np.ndarray:
+    """A slot counts only if the car is there for all of it: no power after departure."""
+    if departure_utc <= grid.start_utc:
+        last = 1
+    else:
+        offset_s = (departure_utc - grid.start_utc).total_seconds()
+        # Slots that end by the departure: the first slot, then whole slots after it.
+        last = (
+            0
+            if offset_s < grid.first_slot_s
+            else 1 + int((offset_s - grid.first_slot_s) // grid.slot_s)
+        )
+        last = max(1, min(grid.n_slots, last))
+    available = np.zeros(grid.n_slots, dtype=bool)
+    available[:last] = True
+    return available
+
+
+def floor_schedule(snapshot: Snapshot, floors_kw: np.ndarray) -> np.ndarray:
+    """(ev, slot) keep-awake power [kW]: each car's floor while it is there, until the floor
+    alone has delivered what the car still wants (the last slot takes only the rest)."""
+    grid = snapshot.grid
+    hours = np.array([grid.first_slot_s] + [grid.slot_s] * (grid.n_slots - 1)) / 3600.0
+    schedule = np.zeros((len(snapshot.needs), grid.n_slots))
+    for i, (need, floor) in enumerate(zip(snapshot.needs, floors_kw, strict=True)):
+        if floor <= 0:
+            continue
+        left_kwh = need.energy_kwh
+        for t in np.flatnonzero(slot_availability(grid, need.departure_utc)):
+            if left_kwh <= 1e-9:
+                break
+            schedule[i, t] = min(floor, left_kwh / hours[t])
+            left_kwh -= schedule[i, t] * hours[t]
+    return schedule
 
 
 def build_problem(
@@ -305,20 +367,31 @@ def build_problem(
     limits: SlotLimits,
     prices_per_kwh: np.ndarray,
     demand_charge: DemandCharge | None = None,
+    floors_kw: np.ndarray | None = None,
 ) -> Problem:
+    """The optimiser's Problem. With ``floors_kw``, each car's floor is held outside the
+    optimisation (reserved like any fixed load) and the plan shares what is left above it."""
     grid = snapshot.grid
-    slot_ends = grid.ends_utc()
+    floors = floors_kw if floors_kw is not None else np.zeros(len(snapshot.needs))
+    floor_kwh = floor_schedule(snapshot, floors) @ (
+        np.array([grid.first_slot_s] + [grid.slot_s] * (grid.n_slots - 1)) / 3600.0
+    )
     evs = []
-    for need in snapshot.needs:
-        # A slot counts only if the car is there for all of it: no power after departure.
-        available = np.array([end <= need.departure_utc for end in slot_ends], dtype=bool)
-        available[0] = True
+    for i, (need, floor) in enumerate(zip(snapshot.needs, floors, strict=True)):
+        available = slot_availability(grid, need.departure_utc)
+        if floor > 0:
+            path = circuit_path(config, config.charger(need.charger_id))
+            snapshot.reservations.add(
+                path,
+                tuple(floor * s for s in need.phase_share),
+                f"{need.charger_id}: keep-awake floor",
+            )
         evs.append(
             EV(
                 id=need.ev_id,
-                energy_kwh=need.energy_kwh,
-                max_kw=need.max_kw,
-                min_kw=need.min_kw,
+                energy_kwh=max(0.0, need.energy_kwh - floor_kwh[i]),
+                max_kw=max(0.0, need.max_kw - floor),
+                min_kw=0.0 if floor > 0 else need.min_kw,
                 available=available,
                 phase_share=need.phase_share,
                 circuit_id=need.circuit_id,
@@ -347,8 +420,9 @@ def build_problem(
                 reserved_kw_per_phase=_reserved(snapshot, node),
             )
         )
-    base_load = np.full(grid.n_slots, snapshot.non_ev_load_kw + snapshot.reservations.site_kw)
-    site_limit = np.maximum(limits.limit_kw, 0.0)
+    # Reserved headroom narrows the limit; it is not load, so it bears no energy or demand cost.
+    base_load = np.full(grid.n_slots, snapshot.non_ev_load_kw)
+    site_limit = np.maximum(limits.limit_kw - snapshot.reservations.site_kw, 0.0)
     return Problem.from_evs(
         start_utc=grid.start_utc,
         slot_s=grid.slot_s,

@@ -72,6 +72,8 @@ class SessionState:
     stop_reason: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     id_tag_group: str | None = None
+    phases_used: int | None = None  # seen in per-phase currents while the car drew power
+    car_max_kw: float | None = None  # the most the car took when offered more [kW]
 
     @property
     def active(self) -> bool:
@@ -96,6 +98,7 @@ class ChargerState:
     diagnostics_status: str | None = None
     controllable: bool = True
     uncontrollable_reason: str | None = None
+    uncontrollable_since_utc: datetime | None = None
     non_compliant: bool = False
 
     def connector(self, connector_id: int) -> ConnectorState:
@@ -181,6 +184,21 @@ class SiteState:
             self.emit("session_stopped", session.charger_id, transaction_id=transaction_id)
         return session
 
+    @staticmethod
+    def _learn_car_limit(session: SessionState, offered_a: float, voltage_v: float) -> None:
+        """Remember what the car itself takes: OCPP 1.6 does not say, and a plan that counts on
+        the charger's rating for an 11 kW car falls short at the end. Learned only when the
+        charger offered clearly more than the car drew; kept across pauses."""
+        power_kw = session.power_kw
+        if power_kw is None or offered_a <= 0:
+            return
+        phases = session.phases_used or (len(session.current_a) if session.current_a else 3)
+        offered_kw = kw_from_a(offered_a, phases, voltage_v)
+        if 0.3 < power_kw < 0.85 * offered_kw:
+            session.car_max_kw = power_kw
+        elif session.car_max_kw is not None and power_kw > session.car_max_kw:
+            session.car_max_kw = power_kw
+
     def apply_reading(self, session: SessionState, reading: Reading, voltage_v: float) -> None:
         """Update a session from a meter reading; energy never goes backwards."""
         if reading.energy_register_kwh is not None:
@@ -192,12 +210,17 @@ class SiteState:
             session.energy_kwh = max(session.energy_kwh, energy)
         if reading.current_a is not None:
             session.current_a = reading.current_a
+            drawn = [a for a in reading.current_a if a > 0.5]
+            if len(reading.current_a) == 3 and drawn and sum(reading.current_a) > 1.5:
+                # Remembered: a paused car reads 0 A on every phase and tells nothing.
+                session.phases_used = len(drawn)
         if reading.power_kw is not None:
             session.power_kw = max(0.0, reading.power_kw)
         elif reading.current_a is not None:
             session.power_kw = sum(kw_from_a(a, 1, voltage_v) for a in reading.current_a)
         if reading.current_offered_a is not None:
             session.current_offered_a = reading.current_offered_a
+            self._learn_car_limit(session, reading.current_offered_a, voltage_v)
         if reading.soc_percent is not None:
             session.soc_percent = reading.soc_percent
         session.last_meter_utc = reading.timestamp_utc

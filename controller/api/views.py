@@ -352,7 +352,13 @@ def plan_view(ctl: SiteController) -> PlanView | None:
             PlanSlot(
                 start_utc=starts[i],
                 end_utc=ends[i],
-                limit_kw=float(problem.site_limit_kw[i]),
+                # The effective limit (grid, caps, DR); the plan's own limit is narrower by
+                # the headroom it keeps for idle and uncontrollable chargers.
+                limit_kw=float(
+                    state.limits.limit_kw[i]
+                    if state.limits is not None
+                    else problem.site_limit_kw[i]
+                ),
                 limit_source=sources[i],
                 price_per_kwh=float(prices[i]),
                 base_load_kw=base_kw,

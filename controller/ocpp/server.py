@@ -317,15 +317,20 @@ class CentralSystem:
 
     async def persist_sessions(self) -> None:
         """Write the open sessions' progress, so a restart resumes from recent values."""
-        for session in list(self.site.sessions.values()):
-            await self.store.run(
-                self.store.store.update_session,
+        changes = [
+            (
                 session.transaction_id,
-                energy_kwh=session.energy_kwh,
-                last_power_kw=session.power_kw,
-                soc_percent=session.soc_percent,
-                overrides=session.overrides or None,
+                {
+                    "energy_kwh": session.energy_kwh,
+                    "last_power_kw": session.power_kw,
+                    "soc_percent": session.soc_percent,
+                    "overrides": session.overrides or None,
+                },
             )
+            for session in list(self.site.sessions.values())
+        ]
+        if changes:  # one transaction for all of them
+            await self.store.run(self.store.store.update_sessions, changes)
 
     async def _watchdog(self) -> None:
         heartbeat_s = self.config.ocpp.heartbeat_interval_s

@@ -183,6 +183,8 @@ async def test_cheap_hours_are_used_before_dear_ones(tmp_path, speed):
         grid_limit_kw=50.0,
         tariff={"type": "csv", "file": "prices.csv", "fallback": "none"},
         session_defaults={"dwell_h": 5, "energy_kwh": 20},
+        # Keeping started cars awake would charge them at their minimum in the dear hours.
+        keep_awake=False,
     )
     clock = AcceleratedClock(START, speed)
     scen = scenario(2, sessions_at_once(2, energy_kwh=20, stay_h=5.5))
