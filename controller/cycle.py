@@ -258,6 +258,8 @@ class ControlLoop:
         if configured is not None:
             return configured
         speed = float(getattr(self.clock, "speed", 1.0) or 1.0)
+        # A third of the interval in wall time, at least a second: under an accelerated clock
+        # that is many simulated minutes, which the demo's speed has to allow for.
         return max(1.0, min(10.0, 0.3 * self.config.control.interval_s / speed))
 
     async def _plan(self, problem: Problem) -> Plan:

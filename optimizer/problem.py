@@ -206,6 +206,9 @@ class Problem:
         bad = np.flatnonzero(self.priority <= 0)
         if bad.size:
             raise InvalidProblem(f"priority[{ids[bad[0]]}]", "must be > 0")
+        # A request below a watt-hour is rounding noise from the caller's arithmetic; left in,
+        # its relative-shortfall coefficient (1 / energy) grows past what HiGHS accepts.
+        s(self, "energy_kwh", np.where(self.energy_kwh < 1e-3, 0.0, self.energy_kwh))
         bad = np.flatnonzero(self.min_kw > self.max_kw)
         if bad.size:
             raise InvalidProblem(f"min_kw[{ids[bad[0]]}]", "above max_kw")

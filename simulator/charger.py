@@ -479,7 +479,9 @@ class SimChargePoint:
         return {"Authorization": "Basic " + base64.b64encode(token).decode()}
 
     def _timeout_s(self) -> float:
-        return max(1.0, 30.0 / self.clock.speed)
+        # 30 s of the charger's own time, but never under 10 s of wall time: the central
+        # system's latency does not shrink when the simulated clock runs faster.
+        return max(10.0, 30.0 / self.clock.speed)
 
     async def _connect_once(self) -> None:
         helpers: list[asyncio.Task[Any]] = []

@@ -22,7 +22,7 @@ class DemoSettings:
     timezone: str = "Europe/Berlin"
     start_hour: float = 6.0  # local time the run starts (the night before is idle)
     hours: float = 18.0
-    grid_limit_kw: float | None = None  # default: 18 % of all chargers at full power
+    grid_limit_kw: float | None = None  # default: 40 % of all chargers at full power
     evening_cap_kw: float | None = None  # default: 60 % of the grid limit, 17:00–20:00
     dr_limit_kw: float | None = None  # default: 45 % of the grid limit, 14:00–15:00
     charger_current_a: float = 32.0
@@ -30,7 +30,7 @@ class DemoSettings:
     def grid_kw(self) -> float:
         if self.grid_limit_kw is not None:
             return self.grid_limit_kw
-        return round(0.18 * self.chargers * self.charger_current_a * 3 * 230 / 1000.0)
+        return round(0.4 * self.chargers * self.charger_current_a * 3 * 230 / 1000.0)
 
     def local(self, hour: float) -> datetime:
         zone = ZoneInfo(self.timezone)

@@ -163,3 +163,30 @@ def test_circuit_headroom_counts_reserved_load_of_children() -> None:
         ],
     )
     np.testing.assert_allclose(p.circuit_headroom_kw(), [[17.0, 17.0, 20.0], [8.0, 7.0, 10.0]])
+
+
+def test_a_request_of_rounding_noise_is_treated_as_none_and_still_solves():
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    import optimizer
+    from optimizer.problem import EV, Problem
+
+    # 8.9e-16 kWh left over from subtracting delivered energy: once made HiGHS reject the model.
+    evs = [
+        EV(id="done", energy_kwh=8.88e-16, max_kw=11.0, available=[True] * 4),
+        EV(id="more", energy_kwh=5.0, max_kw=11.0, available=[True] * 4),
+    ]
+    problem = Problem.from_evs(
+        start_utc=datetime(2026, 1, 1, tzinfo=UTC),
+        slot_s=900,
+        n_slots=4,
+        site_limit_kw=np.full(4, 20.0),
+        price_per_kwh=np.full(4, 0.3),
+        evs=evs,
+    )
+    assert problem.energy_kwh[0] == 0.0
+    plan = optimizer.plan(problem, time_limit_s=5)
+    assert plan.method == "optimal", plan.reason
+    assert (plan.power_kw[1] * problem.slot_hours).sum() == pytest.approx(5.0, abs=1e-6)
