@@ -79,6 +79,13 @@ class SessionNeed:
     circuit_id: str
     priority: float
     floor_kw: float = 0.0  # keep-awake floor for a car that has started charging [kW]
+    margin_min: float = 0.0  # the plan aims to be done this long before the departure
+
+    def deadline_utc(self, now_utc: datetime) -> datetime:
+        """Plan to be done a little early: a car tapers near full and takes less than the
+        plan counts on in its last slots, and departures are estimates."""
+        early = self.departure_utc - timedelta(minutes=self.margin_min)
+        return max(early, min(self.departure_utc, now_utc + timedelta(minutes=15)))
 
     @property
     def ev_id(self) -> str:
@@ -163,6 +170,7 @@ def session_need(
     if departure <= now_utc + timedelta(minutes=15):
         # Still plugged in past the expected departure: keep serving it for a while.
         departure = now_utc + timedelta(hours=1)
+
     voltage = config.charger_voltage_v(charger)
     phases = phases_in_use(charger, session)
     max_kw = kw_from_a(charger.max_current_a, phases, voltage)
@@ -188,6 +196,7 @@ def session_need(
         circuit_id=charger_node(charger.id),
         priority=priority,
         floor_kw=floor_kw,
+        margin_min=control.departure_margin_min,
     )
 
 
@@ -353,7 +362,7 @@ def floor_schedule(snapshot: Snapshot, floors_kw: np.ndarray) -> np.ndarray:
         if floor <= 0:
             continue
         left_kwh = need.energy_kwh
-        for t in np.flatnonzero(slot_availability(grid, need.departure_utc)):
+        for t in np.flatnonzero(slot_availability(grid, need.deadline_utc(grid.start_utc))):
             if left_kwh <= 1e-9:
                 break
             schedule[i, t] = min(floor, left_kwh / hours[t])
@@ -378,7 +387,7 @@ def build_problem(
     )
     evs = []
     for i, (need, floor) in enumerate(zip(snapshot.needs, floors, strict=True)):
-        available = slot_availability(grid, need.departure_utc)
+        available = slot_availability(grid, need.deadline_utc(grid.start_utc))
         if floor > 0:
             path = circuit_path(config, config.charger(need.charger_id))
             snapshot.reservations.add(
