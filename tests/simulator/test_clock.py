@@ -19,7 +19,7 @@ async def test_accelerated_clock_runs_speed_times_faster(speed: float) -> None:
     began = loop.time()
     await clock.sleep(0.1 * speed)
     wall_s = loop.time() - began
-    assert 0.09 <= wall_s < 0.5
+    assert 0.09 <= wall_s < 2.0  # a loaded machine wakes late, never early
     sim_s = (clock.now() - START).total_seconds()
     assert sim_s == pytest.approx(wall_s * speed, rel=0.2)
     assert clock.speed == speed
