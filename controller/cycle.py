@@ -335,6 +335,30 @@ class ControlLoop:
             session = self.site.sessions.get(need.transaction_id)
             if session is not None and session.power_kw is not None:
                 old_kw = max(old_kw, session.power_kw)
+            key = (need.transaction_id, need.phases, need.voltage_v)
+            if previous is None and new_kw > default_kw:
+                # Unknown what the charger holds (a restart, a reconnect): its last reading may
+                # be stale. Cap it at its planned power and the safe share with the cuts first;
+                # the raise to the planned power goes with the raises.
+                capped = tx_profile(
+                    transaction_id=need.transaction_id,
+                    connector_id=need.connector_id,
+                    power_kw=[float(p) for p in np.minimum(power_kw, default_kw)],
+                    start_utc=grid.start_utc,
+                    first_slot_s=grid.first_slot_s,
+                    slot_s=grid.slot_s,
+                    phases=need.phases,
+                    voltage_v=need.voltage_v,
+                    capabilities=state.capabilities,
+                    valid_for_s=control.profile_validity_s,
+                )
+                capped_kw = limit_kw_at(capped, at, need.phases, need.voltage_v) or 0.0
+                orders.append(
+                    ProfileOrder(
+                        need.charger_id, need.connector_id, capped, capped_kw, float("inf"), key
+                    )
+                )
+                old_kw = capped_kw
             assigned[need.transaction_id] = new_kw
             orders.append(
                 ProfileOrder(
