@@ -8,6 +8,7 @@ demand response.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -78,7 +79,10 @@ async def stop_dr_sources(sources: Iterable[DrSource]) -> None:
     """Stop each source; one that fails to stop is logged and does not keep others running."""
     for source in sources:
         try:
-            await source.stop()
+            # Bounded: a VTN that does not answer must not keep the controller from stopping.
+            await asyncio.wait_for(source.stop(), timeout=10.0)
+        except TimeoutError:
+            log.error("demand response: %s did not stop within 10 s", source.name)
         except Exception:
             log.exception("demand response: stopping %s failed", source.name)
 

