@@ -423,7 +423,7 @@ async def test_restart_resumes_open_session_and_never_reuses_ids(store_url):
 async def test_outbound_requests_return_answers_and_raise_on_errors(tmp_path):
     from controller.ocpp.errors import ChargerCallError, ChargerOffline, ChargerTimeout
 
-    config = site_config(f"sqlite:///{tmp_path / 's.db'}", ocpp={"response_timeout_s": 0.5})
+    config = site_config(f"sqlite:///{tmp_path / 's.db'}", ocpp={"response_timeout_s": 3.0})
     async with running(config) as ctl:
         async with connect(ctl.url, "CP001") as cp:
             await cp.boot()
