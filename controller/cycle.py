@@ -308,19 +308,23 @@ class ControlLoop:
             if plan.method == "safe_default":
                 power_kw = np.full(grid.n_slots, kw_from_a(safe_a, need.phases, need.voltage_v))
             state = self.site.charger(need.charger_id)
-            profile = tx_profile(
-                transaction_id=need.transaction_id,
-                connector_id=need.connector_id,
-                power_kw=[float(p) for p in power_kw],
-                start_utc=grid.start_utc,
-                first_slot_s=grid.first_slot_s,
-                slot_s=grid.slot_s,
-                phases=need.phases,
-                voltage_v=need.voltage_v,
-                capabilities=state.capabilities,
-                valid_for_s=control.profile_validity_s,
-                raise_delay_s=control.raise_delay_s,
-            )
+
+            def profile_for(row: np.ndarray, raise_delay_s: int, need=need, state=state):
+                return tx_profile(
+                    transaction_id=need.transaction_id,
+                    connector_id=need.connector_id,
+                    power_kw=[float(p) for p in row],
+                    start_utc=grid.start_utc,
+                    first_slot_s=grid.first_slot_s,
+                    slot_s=grid.slot_s,
+                    phases=need.phases,
+                    voltage_v=need.voltage_v,
+                    capabilities=state.capabilities,
+                    valid_for_s=control.profile_validity_s,
+                    raise_delay_s=raise_delay_s,
+                )
+
+            profile = profile_for(power_kw, control.raise_delay_s)
             at = self.clock.now()
             new_kw = limit_kw_at(profile, at, need.phases, need.voltage_v) or 0.0
             default_kw = kw_from_a(safe_a, need.phases, need.voltage_v)
@@ -340,18 +344,7 @@ class ControlLoop:
                 # Unknown what the charger holds (a restart, a reconnect): its last reading may
                 # be stale. Cap it at its planned power and the safe share with the cuts first;
                 # the raise to the planned power goes with the raises.
-                capped = tx_profile(
-                    transaction_id=need.transaction_id,
-                    connector_id=need.connector_id,
-                    power_kw=[float(p) for p in np.minimum(power_kw, default_kw)],
-                    start_utc=grid.start_utc,
-                    first_slot_s=grid.first_slot_s,
-                    slot_s=grid.slot_s,
-                    phases=need.phases,
-                    voltage_v=need.voltage_v,
-                    capabilities=state.capabilities,
-                    valid_for_s=control.profile_validity_s,
-                )
+                capped = profile_for(np.minimum(power_kw, default_kw), 0)
                 capped_kw = limit_kw_at(capped, at, need.phases, need.voltage_v) or 0.0
                 orders.append(
                     ProfileOrder(
