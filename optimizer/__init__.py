@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 import numpy as np
 
 from optimizer import heuristics
 from optimizer.check import check
 from optimizer.errors import InvalidProblem, OptimizerError, SolverFailed
+from optimizer.fill import fill_headroom
 from optimizer.objective import objective_parts
 from optimizer.problem import (
     EV,
@@ -106,8 +108,12 @@ def plan(
             log.warning("plan: %s failed (%s); falling back", current, exc)
             current = _FALLBACK.get(current, "safe_default")
             continue
-        candidate = result
+        candidate = _filled(problem, result) if current != "uncontrolled" else result
         violations = check(problem, candidate)
+        if violations and candidate is not result:
+            log.warning("plan: filling headroom broke a limit (%s); left out", violations[0])
+            candidate = result
+            violations = check(problem, candidate)
         if current == "uncontrolled":
             status = "unsafe" if violations else "ok"
             return _finish(candidate, t0, reasons, violations, status=status)
@@ -116,6 +122,14 @@ def plan(
         reasons.append(f"{current} plan failed the check: {violations[0]}")
         log.warning("plan: %s failed the check (%s); falling back", current, violations[0])
         current = _FALLBACK.get(current, "safe_default")
+
+
+def _filled(problem: Problem, plan_: Plan) -> Plan:
+    """Idle headroom to the cars that can take more (see :mod:`optimizer.fill`)."""
+    if not problem.open_ended.any():
+        return plan_
+    power = fill_headroom(problem, plan_.power_kw, min_power=plan_.min_power)
+    return replace(plan_, power_kw=power, objective=objective_parts(problem, power))
 
 
 def _attempt(
@@ -160,6 +174,7 @@ def _attempt(
         start_utc=problem.start_utc,
         slot_s=problem.slot_s,
         first_slot_s=problem.first_slot_s,
+        slot_durations_s=problem.slot_durations_s,
         power_kw=power,
         method=method,
         status=status,
@@ -185,6 +200,7 @@ def _finish(
         start_utc=plan_.start_utc,
         slot_s=plan_.slot_s,
         first_slot_s=plan_.first_slot_s,
+        slot_durations_s=plan_.slot_durations_s,
         power_kw=plan_.power_kw,
         method=plan_.method,
         status=status or ("fallback" if fell_back else plan_.status),

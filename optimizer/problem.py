@@ -9,6 +9,7 @@ JSON format of a Problem (``problem_to_json`` / ``problem_from_json``)::
       "start_utc": "2026-01-05T10:00:00Z",   # ISO 8601 with an offset (UTC after parsing)
       "slot_s": 900, "n_slots": 4,
       "first_slot_s": 480,                    # optional, default slot_s (re-plan mid-slot)
+      "slot_durations_s": [480, 900, ...],    # optional: slots split at limit changes [s]
       "site_limit_kw": [..n_slots..],         # a list, or one number for every slot
       "base_load_kw": [..] | number,          # optional, default 0: non-EV load on the connection
       "price_per_kwh": [..] | number,
@@ -20,6 +21,7 @@ JSON format of a Problem (``problem_to_json`` / ``problem_from_json``)::
                "phase_share": [0.333, 0.333, 0.334],   # or "phases": 3 | 1 with "phase": "L2"
                "circuit_id": "feeder-1" | null,
                "priority": 1.0,
+               "open_ended": false,                    # true: energy_kwh assumed, may take more
                "available": [true, ...]                # or "window": [first_slot, end_slot)
               }, ...]
     }
@@ -71,6 +73,23 @@ def _as_bool_array(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
             raise InvalidProblem(name, "must hold booleans")
         arr = arr.astype(bool)
     arr = arr.copy()
+    arr.setflags(write=False)
+    return arr
+
+
+def _durations(value: Any, first_s: int, slot_s: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Slot lengths [s]: whole seconds, each within 1..slot_s (a slot is only ever split)."""
+    if value is None:
+        value = np.full(shape, slot_s, dtype=np.int64)
+        value[0] = first_s
+    arr = np.array(value)
+    if arr.shape != shape:
+        raise InvalidProblem("slot_durations_s", f"shape {arr.shape}, expected {shape}")
+    if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+        raise InvalidProblem("slot_durations_s", "must be whole seconds")
+    arr = arr.astype(np.int64)
+    if np.any(arr < 1) or np.any(arr > slot_s):
+        raise InvalidProblem("slot_durations_s", f"each must be within 1..slot_s ({slot_s})")
     arr.setflags(write=False)
     return arr
 
@@ -140,6 +159,7 @@ class EV:
     phase_share: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)
     circuit_id: str | None = None
     priority: float = 1.0
+    open_ended: bool = False  # energy_kwh is an assumption: the car may take more
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,6 +183,8 @@ class Problem:
     first_slot_s: int | None = None
     demand_charge: DemandCharge | None = None
     circuits: tuple[Circuit, ...] = ()
+    slot_durations_s: np.ndarray | None = None  # (slot,) [s]; default first_slot_s, slot_s, ...
+    open_ended: np.ndarray | None = None  # (ev,) bool: energy_kwh assumed, more may be delivered
 
     def __post_init__(self) -> None:
         s = object.__setattr__
@@ -178,6 +200,7 @@ class Problem:
             raise InvalidProblem("first_slot_s", f"must be an integer in 1..slot_s: {first!r}")
         s(self, "first_slot_s", int(first))
         t = (self.n_slots,)
+        s(self, "slot_durations_s", _durations(self.slot_durations_s, first, self.slot_s, t))
         s(self, "site_limit_kw", _as_float_array("site_limit_kw", self.site_limit_kw, t))
         if np.any(self.site_limit_kw < 0):
             raise InvalidProblem("site_limit_kw", "negative limit")
@@ -199,6 +222,8 @@ class Problem:
         s(self, "min_kw", _as_float_array("min_kw", min_kw, e))
         priority = 1.0 if self.priority is None else self.priority
         s(self, "priority", _as_float_array("priority", priority, e))
+        open_ended = np.zeros(e, dtype=bool) if self.open_ended is None else self.open_ended
+        s(self, "open_ended", _as_bool_array("open_ended", open_ended, e))
         for name in ("energy_kwh", "max_kw", "min_kw"):
             bad = np.flatnonzero(getattr(self, name) < 0)
             if bad.size:
@@ -260,21 +285,20 @@ class Problem:
 
     @property
     def slot_hours(self) -> np.ndarray:
-        """Length of each slot [h]; slot 0 may be partial."""
-        h = np.full(self.n_slots, self.slot_s / 3600.0)
-        h[0] = self.first_slot_s / 3600.0
-        return h
+        """Length of each slot [h]; slots may be split at limit changes."""
+        return np.asarray(self.slot_durations_s, dtype=float) / 3600.0
+
+    @property
+    def slot_offsets_s(self) -> np.ndarray:
+        """Start of each slot from ``start_utc`` [s]."""
+        return np.concatenate(([0], np.cumsum(self.slot_durations_s)[:-1])).astype(np.int64)
 
     @property
     def slot_starts_utc(self) -> list[datetime]:
-        """Start of each slot; slot 0 starts at start_utc, slot 1 at start + first_slot_s."""
+        """Start of each slot; slot 0 starts at start_utc."""
         from datetime import timedelta
 
-        out = [self.start_utc]
-        for k in range(1, self.n_slots):
-            offset_s = self.first_slot_s + (k - 1) * self.slot_s
-            out.append(self.start_utc + timedelta(seconds=offset_s))
-        return out
+        return [self.start_utc + timedelta(seconds=int(o)) for o in self.slot_offsets_s]
 
     @property
     def site_headroom_kw(self) -> np.ndarray:
@@ -334,6 +358,7 @@ class Problem:
         first_slot_s: int | None = None,
         demand_charge: DemandCharge | None = None,
         circuits: Sequence[Circuit] = (),
+        slot_durations_s: Any = None,
     ) -> Problem:
         """Build a Problem from per-EV records (handier than arrays for small cases)."""
         n = len(evs)
@@ -352,6 +377,8 @@ class Problem:
             first_slot_s=first_slot_s,
             demand_charge=demand_charge,
             circuits=tuple(circuits),
+            slot_durations_s=slot_durations_s,
+            open_ended=np.array([ev.open_ended for ev in evs], dtype=bool),
             ev_ids=tuple(ev.id for ev in evs),
             energy_kwh=[ev.energy_kwh for ev in evs],
             max_kw=[ev.max_kw for ev in evs],
@@ -382,6 +409,7 @@ class Plan:
     timings_s: Mapping[str, float] = field(default_factory=dict)
     mip_gap: float | None = None
     violations: tuple[str, ...] = ()
+    slot_durations_s: np.ndarray | None = None  # (slot,) [s]; default first_slot_s, slot_s, ...
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start_utc", _utc("start_utc", self.start_utc))
@@ -394,6 +422,8 @@ class Plan:
         object.__setattr__(self, "power_kw", p)
         object.__setattr__(self, "ev_ids", tuple(self.ev_ids))
         object.__setattr__(self, "violations", tuple(self.violations))
+        durations = _durations(self.slot_durations_s, self.first_slot_s, self.slot_s, (p.shape[1],))
+        object.__setattr__(self, "slot_durations_s", durations)
 
     @property
     def n_slots(self) -> int:
@@ -416,10 +446,7 @@ class Plan:
         return float(self.timings_s.get("total_s", 0.0))
 
     def energy_kwh(self) -> np.ndarray:
-        h = np.full(self.n_slots, self.slot_s / 3600.0)
-        if self.n_slots:
-            h[0] = self.first_slot_s / 3600.0
-        return self.power_kw @ h
+        return self.power_kw @ (np.asarray(self.slot_durations_s, dtype=float) / 3600.0)
 
 
 # -- JSON --------------------------------------------------------------------------------
@@ -444,6 +471,7 @@ def problem_to_dict(problem: Problem) -> dict[str, Any]:
         "slot_s": problem.slot_s,
         "first_slot_s": problem.first_slot_s,
         "n_slots": problem.n_slots,
+        "slot_durations_s": problem.slot_durations_s.tolist(),
         "site_limit_kw": problem.site_limit_kw.tolist(),
         "base_load_kw": problem.base_load_kw.tolist(),
         "price_per_kwh": problem.price_per_kwh.tolist(),
@@ -472,6 +500,7 @@ def problem_to_dict(problem: Problem) -> dict[str, Any]:
                 "phase_share": problem.phase_share[i].tolist(),
                 "circuit_id": problem.circuit_id[i],
                 "priority": float(problem.priority[i]),
+                "open_ended": bool(problem.open_ended[i]),
                 "available": problem.available[i].tolist(),
             }
             for i in range(problem.n_evs)
@@ -518,6 +547,7 @@ def _ev_from_dict(k: int, d: Mapping[str, Any], n_slots: int) -> EV:
         phase_share=share,  # type: ignore[arg-type]
         circuit_id=d.get("circuit_id"),
         priority=d.get("priority", 1.0),
+        open_ended=bool(d.get("open_ended", False)),
     )
 
 
@@ -560,6 +590,7 @@ def problem_from_dict(d: Mapping[str, Any]) -> Problem:
         slot_s=d["slot_s"],
         n_slots=n_slots,
         first_slot_s=d.get("first_slot_s"),
+        slot_durations_s=d.get("slot_durations_s"),
         site_limit_kw=d["site_limit_kw"],
         base_load_kw=d.get("base_load_kw"),
         price_per_kwh=d["price_per_kwh"],
@@ -588,6 +619,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "slot_s": plan.slot_s,
         "first_slot_s": plan.first_slot_s,
         "n_slots": plan.n_slots,
+        "slot_durations_s": np.asarray(plan.slot_durations_s).tolist(),
         "method": plan.method,
         "status": plan.status,
         "reason": plan.reason,
@@ -619,6 +651,7 @@ def plan_from_dict(d: Mapping[str, Any]) -> Plan:
         timings_s=dict(d.get("timings_s", {})),
         mip_gap=d.get("mip_gap"),
         violations=tuple(d.get("violations", ())),
+        slot_durations_s=d.get("slot_durations_s"),
     )
 
 

@@ -37,11 +37,7 @@ class KeyCodes:
 
 
 def keys(problem: Problem, a: LpArrays, codes: KeyCodes) -> tuple[np.ndarray, np.ndarray]:
-    end_s = (
-        int(problem.start_utc.timestamp())
-        + problem.first_slot_s
-        + np.arange(problem.n_slots, dtype=np.int64) * problem.slot_s
-    )
+    end_s = int(problem.start_utc.timestamp()) + np.cumsum(problem.slot_durations_s)
     ev = codes.codes(codes.ev, problem.ev_ids)
     cols = np.empty(a.n_col, dtype=np.int64)
     cols[: a.n_p] = (ev[a.p_ev] << _WHO) | end_s[a.p_slot]

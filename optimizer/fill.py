@@ -1,0 +1,101 @@
+"""Give idle headroom to cars that can take more: the plan never leaves capacity idle without
+a reason.
+
+A car whose need is unknown (``Problem.open_ended``) is planned for an assumed energy, but it
+keeps charging while it draws. After any method has placed the assumed needs, this pass shares
+what every limit still leaves free among such cars, slot by slot — except where a reason to
+wait exists: a slot dearer than the horizon's average price (the car can take the energy in a
+cheaper slot instead), or a demand-charge slot where more power would raise the peak above what
+the plan already pays for. Under a flat tariff and no demand charge every slot qualifies, so the
+plan for now is min(every limit, what the cars can draw).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optimizer.heuristics import circuit_rows
+from optimizer.problem import Problem
+
+_EPS = 1e-9
+_ROUNDS = 8
+
+
+def fill_slots(problem: Problem, power_kw: np.ndarray) -> np.ndarray:
+    """Slots where extra energy costs no more than waiting: at or below the average price."""
+    price = problem.price_per_kwh
+    if price.size == 0:
+        return np.zeros(0, dtype=bool)
+    average = float(np.average(price, weights=problem.slot_hours))
+    return price <= average + 1e-9
+
+
+def peak_cap_kw(problem: Problem, power_kw: np.ndarray) -> np.ndarray:
+    """Per slot, the most the site may draw without raising the demand charge [kW]."""
+    cap = np.full(problem.n_slots, np.inf)
+    dc = problem.demand_charge
+    if dc is None or dc.price_per_kw <= 0:
+        return cap
+    mask = problem.on_peak()
+    site = problem.base_load_kw + power_kw.sum(axis=0)
+    paid_kw = max(dc.threshold_kw, float(site[mask].max()) if mask.any() else 0.0)
+    cap[mask] = paid_kw
+    return cap
+
+
+def fill_headroom(problem: Problem, power_kw: np.ndarray, min_power: bool = True) -> np.ndarray:
+    """``power_kw`` plus what open-ended cars can take of the headroom left (kW, (ev, slot))."""
+    p = np.array(power_kw, dtype=float, copy=True)
+    eligible = problem.open_ended & (problem.max_kw > 0)
+    if not eligible.any() or p.size == 0:
+        return p
+    rows = circuit_rows(problem)
+    slots = fill_slots(problem, p)
+    site_cap = np.minimum(problem.site_headroom_kw, peak_cap_kw(problem, p) - problem.base_load_kw)
+    for t in np.flatnonzero(slots):
+        room = np.where(eligible & problem.available[:, t], problem.max_kw - p[:, t], 0.0)
+        site_left = float(site_cap[t] - p[:, t].sum())
+        row_left = rows.headroom_kw.copy()
+        for r, members in enumerate(rows.members):
+            row_left[r] -= float(rows.coefs[r] @ p[members, t])
+        _share_slot(problem, p[:, t], room, site_left, row_left, rows.ev_rows, min_power)
+    return p
+
+
+def _share_slot(problem, column, room, site_left, row_left, ev_rows, min_power):  # type: ignore[no-untyped-def]
+    """Water-fill ``site_left`` and the rows' headroom into ``column`` (in place), equal shares
+    per round; where the shares are too small to start a paused car, drop one such car."""
+    takers = [e for e in np.flatnonzero(room > _EPS).tolist()]
+    for _ in range(_ROUNDS + len(takers)):
+        if not takers or site_left <= _EPS:
+            return
+        on_row: dict[int, int] = {}
+        for e in takers:
+            for r, _coef in ev_rows[e]:
+                on_row[r] = on_row.get(r, 0) + 1
+        offers = {}
+        for e in takers:
+            kw = min(float(room[e]), site_left / len(takers))
+            for r, coef in ev_rows[e]:
+                kw = min(kw, max(0.0, row_left[r]) / (coef * on_row[r]))
+            offers[e] = kw
+        paused_short = [
+            e
+            for e in takers
+            if min_power and column[e] <= _EPS and offers[e] < problem.min_kw[e] - _EPS
+        ]
+        if paused_short:
+            takers.remove(paused_short[-1])  # a car offered less than its minimum stops
+            continue
+        gave = 0.0
+        for e in takers:
+            kw = offers[e]
+            column[e] += kw
+            room[e] -= kw
+            site_left -= kw
+            gave += kw
+            for r, coef in ev_rows[e]:
+                row_left[r] -= kw * coef
+        takers = [e for e in takers if room[e] > _EPS]
+        if gave <= _EPS:
+            return
