@@ -140,8 +140,8 @@ class ControlSection(_Strict):
     compliance_tolerance_kw: float = Field(default=0.5, ge=0)
     compliance_grace_s: float = Field(default=120.0, ge=0)
     uncontrollable_retry_s: float = Field(default=900.0, ge=0)
-    departure_margin_min: float = Field(default=30.0, ge=0, le=240)
-    keep_awake: bool = True  # never pause a started car (some do not wake again after 0 A)
+    departure_margin_min: float = Field(default=30.0, ge=0, le=240)  # assumed departures only
+    keep_awake: bool = False  # true: hold started cars at their minimum while they want energy
     session_defaults: SessionDefaults = SessionDefaults()
     groups: tuple[IdTagGroupDefaults, ...] = ()
 

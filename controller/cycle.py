@@ -23,21 +23,16 @@ from controller.clock import Clock
 from controller.config import SiteConfig
 from controller.dispatch import DispatchResult, ProfileOrder, dispatch
 from controller.limit_book import LimitBook
-from controller.limits import SlotLimits, effective_limits
+from controller.limits import SlotLimits, effective_limits, window_breaks
 from controller.ocpp.errors import ChargerRequestError
 from controller.ocpp.profiles import limit_kw_at, tx_default_profile, tx_profile
 from controller.ocpp.server import CentralSystem
-from controller.planning import (
-    Snapshot,
-    build_problem,
-    floor_schedule,
-    keep_awake_floors,
-    take_snapshot,
-)
+from controller.planning import Snapshot, build_problem, take_snapshot
 from controller.pricing import PriceSource
 from controller.safety import safe_share_a
 from controller.site import SiteState
 from controller.units import kw_from_a
+from optimizer.fill import hold_minimum
 from optimizer.problem import Plan, Problem
 
 log = logging.getLogger(__name__)
@@ -217,6 +212,8 @@ class ControlLoop:
         control = self.config.control
         now = self.clock.now()
         await self._retry_uncontrollable(now)
+        horizon_s = control.horizon_h * 3600
+        windows = self.limit_book.windows(now, now + timedelta(seconds=horizon_s + control.slot_s))
         snapshot = take_snapshot(
             self.site,
             now,
@@ -226,28 +223,24 @@ class ControlLoop:
                 for tx in self.site.sessions
                 if (kw := self.state.assigned_kw_at(tx, now)) is not None
             },
-            horizon_s=control.horizon_h * 3600,
+            horizon_s=horizon_s,
             slot_s=control.slot_s,
+            breaks_utc=window_breaks(windows),
         )
         grid = snapshot.grid
-        windows = self.limit_book.windows(grid.start_utc, grid.ends_utc()[-1])
         limits = effective_limits(
             self.config.site.grid_limit_kw, windows, grid.starts_utc(), grid.ends_utc()
         )
         self._track_peak(now, snapshot.measured_site_kw)
         prices, _forecast = self.prices.prices(grid)
-        floors = keep_awake_floors(self.config, snapshot, limits)
         problem = build_problem(
-            self.config, snapshot, limits, prices, self.prices.demand_charge(grid), floors
+            self.config, snapshot, limits, prices, self.prices.demand_charge(grid)
         )
         started = time.perf_counter()
-        plan = await self._plan(problem)
+        plan = _held_awake(problem, await self._plan(problem), snapshot)
         solve_s = time.perf_counter() - started
-        result = await self._dispatch(problem, plan, snapshot, now, floors)
+        result = await self._dispatch(problem, plan, snapshot, now)
         await self._send_defaults(now)
-        # What the chargers were told: the plan plus each car's keep-awake floor.
-        if floors.any():
-            plan = replace(plan, power_kw=plan.power_kw + floor_schedule(snapshot, floors))
         record = self._record(now, reasons, problem, plan, snapshot, limits, solve_s, result)
         self.state.problem, self.state.plan = problem, plan
         self.state.snapshot, self.state.limits, self.state.prices_per_kwh = snapshot, limits, prices
@@ -294,17 +287,15 @@ class ControlLoop:
         return plan
 
     async def _dispatch(
-        self, problem: Problem, plan: Plan, snapshot: Snapshot, now: datetime, floors: np.ndarray
+        self, problem: Problem, plan: Plan, snapshot: Snapshot, now: datetime
     ) -> DispatchResult:
         control = self.config.control
         grid = snapshot.grid
-        floor_rows = floor_schedule(snapshot, floors)
         orders = []
         assigned: dict[int, float] = {}
         safe_a = self._safe_a(now)
         for index, need in enumerate(snapshot.needs):
-            # The plan shares what is left above each car's keep-awake floor.
-            power_kw = plan.power_kw[index] + floor_rows[index]
+            power_kw = plan.power_kw[index]
             if plan.method == "safe_default":
                 power_kw = np.full(grid.n_slots, kw_from_a(safe_a, need.phases, need.voltage_v))
             state = self.site.charger(need.charger_id)
@@ -315,8 +306,7 @@ class ControlLoop:
                     connector_id=need.connector_id,
                     power_kw=[float(p) for p in row],
                     start_utc=grid.start_utc,
-                    first_slot_s=grid.first_slot_s,
-                    slot_s=grid.slot_s,
+                    durations_s=grid.durations_s,
                     phases=need.phases,
                     voltage_v=need.voltage_v,
                     capabilities=state.capabilities,
@@ -577,6 +567,20 @@ class ControlLoop:
             len(result.failed),
         )
         return record
+
+
+def _held_awake(problem: Problem, plan: Plan, snapshot: Snapshot) -> Plan:
+    """With ``keep_awake``, cars are held at their minimum while they want energy, where every
+    limit allows; a held plan that fails the check is not used."""
+    keep = np.array([need.keep_awake for need in snapshot.needs], dtype=bool)
+    if not keep.any() or plan.method in ("safe_default", "uncontrolled"):
+        return plan
+    held = replace(plan, power_kw=hold_minimum(problem, plan.power_kw, keep))
+    violations = optimizer.check(problem, held)
+    if violations:
+        log.warning("keep-awake floors left out: %s", violations[0])
+        return plan
+    return held
 
 
 def _with_reason(plan: Plan, reason: str) -> Plan:

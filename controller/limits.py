@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from controller.clock import require_utc
+from controller.timegrid import ramp_breaks
 
 GRID = "grid"
 
@@ -150,7 +151,9 @@ def effective_limits(
     Windows compose by taking the minimum; reductions are relative to the grid connection, so
     overlapping events never stack reductions on one another (they combine to the lowest).
     A window that touches any part of a slot applies to the whole slot: a plan holds its power
-    constant over a slot, so only that keeps the site inside the limit at every instant.
+    constant over a slot, so only that keeps the site inside the limit at every instant. The
+    time grid is cut at every window's start, end and ramp step (:func:`window_breaks`), so in
+    the controller "the whole slot" is exactly the window's time.
     """
     n = len(slot_starts_utc)
     limit = np.full(n, float(grid_limit_kw))
@@ -180,6 +183,17 @@ def _lowest_in_slot(
             done = (slot_end - ramp_start).total_seconds() / window.ramp_s
             return baseline + (level - baseline) * min(1.0, done)
     return None
+
+
+def window_breaks(windows: Iterable[LimitWindow]) -> list[datetime]:
+    """Every moment a window's limit changes: its start and end, and a ramp's steps."""
+    breaks: list[datetime] = []
+    for window in windows:
+        breaks.extend(t for t in (window.start_utc, window.end_utc) if t is not None)
+        if window.start_utc is not None and window.ramp_s > 0:
+            ramp_start = window.start_utc - timedelta(seconds=window.ramp_s)
+            breaks.extend(ramp_breaks(ramp_start, window.start_utc))
+    return breaks
 
 
 def limit_at(

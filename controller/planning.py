@@ -10,8 +10,7 @@ profiles, ignore them or went silent) is reserved on the site and on every circu
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -20,46 +19,13 @@ import numpy as np
 from controller.config import ChargerConfig, SiteConfig
 from controller.limits import SlotLimits
 from controller.site import ChargerState, SessionState, SiteState
+from controller.timegrid import SlotGrid, slot_grid
 from controller.units import kw_from_a
 from optimizer.problem import EV, Circuit, DemandCharge, Problem
 
+__all__ = ["SlotGrid", "slot_grid"]  # the grid lives in timegrid; planning hands it on
+
 PHASE_INDEX = {"R": 0, "S": 1, "T": 2}
-
-
-@dataclass(frozen=True)
-class SlotGrid:
-    start_utc: datetime
-    slot_s: int
-    n_slots: int
-    first_slot_s: int
-
-    def starts_utc(self) -> list[datetime]:
-        starts = [self.start_utc]
-        for i in range(1, self.n_slots):
-            offset = self.first_slot_s + (i - 1) * self.slot_s
-            starts.append(self.start_utc + timedelta(seconds=offset))
-        return starts
-
-    def ends_utc(self) -> list[datetime]:
-        starts = self.starts_utc()
-        last_s = self.slot_s if self.n_slots > 1 else self.first_slot_s
-        return [*starts[1:], starts[-1] + timedelta(seconds=last_s)]
-
-    def slot_of(self, at_utc: datetime) -> int:
-        """Index of the slot holding ``at_utc`` (n_slots if beyond the horizon)."""
-        offset = (at_utc - self.start_utc).total_seconds()
-        if offset < self.first_slot_s:
-            return 0
-        return min(self.n_slots, 1 + int((offset - self.first_slot_s) // self.slot_s))
-
-
-def slot_grid(now_utc: datetime, slot_s: int, horizon_s: float) -> SlotGrid:
-    """Slots aligned to ``slot_s`` since the epoch; the first one runs from now to the boundary."""
-    epoch_s = now_utc.timestamp()
-    boundary_s = math.floor(epoch_s / slot_s) * slot_s + slot_s
-    first_slot_s = max(1, round(boundary_s - epoch_s))
-    n_slots = max(1, 1 + math.ceil(max(0.0, horizon_s - first_slot_s) / slot_s))
-    return SlotGrid(now_utc.astimezone(UTC), slot_s, n_slots, int(first_slot_s))
 
 
 @dataclass(frozen=True)
@@ -78,12 +44,17 @@ class SessionNeed:
     phase_share: tuple[float, float, float]
     circuit_id: str
     priority: float
-    floor_kw: float = 0.0  # keep-awake floor for a car that has started charging [kW]
-    margin_min: float = 0.0  # the plan aims to be done this long before the departure
+    keep_awake: bool = False  # never pause this car while it wants energy (where limits allow)
+    margin_min: float = 0.0  # an assumed departure is planned this long early
+    open_ended: bool = False  # energy unknown: energy_kwh is assumed, the car may take more
+    departure_known: bool = False
+    need_source: str = "default"  # where departure/energy came from (override, default)
 
     def deadline_utc(self, now_utc: datetime) -> datetime:
-        """Plan to be done a little early: a car tapers near full and takes less than the
-        plan counts on in its last slots, and departures are estimates."""
+        """A departure given by the car, a fleet system or the operator is used as given; an
+        assumed one is planned a little early (cars leave at other times than assumed)."""
+        if self.departure_known:
+            return self.departure_utc
         early = self.departure_utc - timedelta(minutes=self.margin_min)
         return max(early, min(self.departure_utc, now_utc + timedelta(minutes=15)))
 
@@ -100,14 +71,13 @@ class Reservations:
     circuit_kw: dict[str, list[float]] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
 
-    def add(
-        self, circuit_path: list[str], per_phase_kw: tuple[float, float, float], why: str
-    ) -> None:
+    def add(self, node_id: str, per_phase_kw: tuple[float, float, float], why: str) -> None:
+        """Reserve on the node where the load is (a charger's own node); the Problem counts
+        a node's reservation on every circuit above it, so it is recorded here once."""
         self.site_kw += sum(per_phase_kw)
-        for circuit_id in circuit_path:
-            bucket = self.circuit_kw.setdefault(circuit_id, [0.0, 0.0, 0.0])
-            for p in range(3):
-                bucket[p] += per_phase_kw[p]
+        bucket = self.circuit_kw.setdefault(node_id, [0.0, 0.0, 0.0])
+        for p in range(3):
+            bucket[p] += per_phase_kw[p]
         self.reasons.append(why)
 
 
@@ -148,8 +118,11 @@ def session_need(
     charger: ChargerConfig,
     session: SessionState,
     now_utc: datetime,
-    safe_default_a: float = 0.0,
 ) -> SessionNeed:
+    """What one session needs. A departure or energy the car, a fleet system or the operator
+    gave is used as given; otherwise the session defaults are what the plan *assumes* for its
+    cost decisions, never a stop: a car whose energy is unknown keeps charging while it draws
+    (open-ended), until its state of charge says full or it stops drawing while offered power."""
     control = config.control
     defaults = control.session_defaults
     dwell_h, energy_kwh, priority = defaults.dwell_h, defaults.energy_kwh, 1.0
@@ -159,29 +132,27 @@ def session_need(
             energy_kwh = group.energy_kwh or energy_kwh
             priority = group.priority
     overrides = session.overrides
+    departure_known = bool(overrides.get("departure_utc"))
+    energy_known = overrides.get("energy_kwh") is not None
     departure = session.start_utc + timedelta(hours=dwell_h)
-    if overrides.get("departure_utc"):
-        departure = datetime.fromisoformat(str(overrides["departure_utc"]))
-    wanted_kwh = float(overrides.get("energy_kwh", energy_kwh))
+    if departure_known:
+        departure = datetime.fromisoformat(str(overrides["departure_utc"])).astimezone(UTC)
+    wanted_kwh = float(overrides["energy_kwh"]) if energy_known else energy_kwh
     priority = float(overrides.get("priority", priority))
     remaining_kwh = max(0.0, wanted_kwh - session.energy_kwh)
-    if "energy_kwh" not in overrides:
+    open_ended = not energy_known
+    if open_ended:
         remaining_kwh = _tighten_by_soc(session, remaining_kwh)
-    if departure <= now_utc + timedelta(minutes=15):
-        # Still plugged in past the expected departure: keep serving it for a while.
+        if _looks_full(session):
+            remaining_kwh, open_ended = 0.0, False
+    if departure <= now_utc:
+        # Still plugged in after its departure: serve the remaining need as soon as it can be.
         departure = now_utc + timedelta(hours=1)
-
     voltage = config.charger_voltage_v(charger)
     phases = phases_in_use(charger, session)
     max_kw = kw_from_a(charger.max_current_a, phases, voltage)
     min_kw = kw_from_a(control.min_current_a, phases, voltage)
     max_kw = _car_limit(session, max_kw, min_kw)
-    # Some cars do not wake up after a pause at 0 A: once one has started (a car draws its
-    # charger's default from the moment it plugs in), keep it at its minimum until its energy
-    # is delivered, where the limits allow (see keep_awake_floors).
-    drawing = session.power_kw is not None and session.power_kw > 0.3
-    started = safe_default_a >= control.min_current_a or drawing or session.energy_kwh >= 0.05
-    floor_kw = min(min_kw, max_kw) if control.keep_awake and started and remaining_kwh > 0 else 0.0
     return SessionNeed(
         transaction_id=session.transaction_id,
         charger_id=charger.id,
@@ -195,9 +166,19 @@ def session_need(
         phase_share=phase_share(charger, phases),
         circuit_id=charger_node(charger.id),
         priority=priority,
-        floor_kw=floor_kw,
+        keep_awake=control.keep_awake and remaining_kwh > 0,
         margin_min=control.departure_margin_min,
+        open_ended=open_ended and (session.soc_percent is None or session.soc_percent < 99.5),
+        departure_known=departure_known,
+        need_source=str(overrides.get("source", "override"))
+        if departure_known or energy_known
+        else "default",
     )
+
+
+def _looks_full(session: SessionState) -> bool:
+    """A car that has charged and now draws nothing while offered its minimum or more."""
+    return session.energy_kwh >= 0.05 and session.idle_while_offered >= 2
 
 
 def _tighten_by_soc(session: SessionState, remaining_kwh: float) -> float:
@@ -239,10 +220,11 @@ def take_snapshot(
     assigned_kw: Mapping[int, float],
     horizon_s: float,
     slot_s: int,
+    breaks_utc: Iterable[datetime] = (),
 ) -> Snapshot:
-    """Sessions to plan and loads to reserve, at ``now_utc``."""
+    """Sessions to plan and loads to reserve, at ``now_utc``, on a grid cut at ``breaks_utc``."""
     config = site.config
-    grid = slot_grid(now_utc, slot_s, horizon_s)
+    grid = slot_grid(now_utc, slot_s, horizon_s, breaks_utc)
     reservations = Reservations()
     needs: list[SessionNeed] = []
     measured_ev_kw = 0.0
@@ -252,7 +234,7 @@ def take_snapshot(
     for charger_cfg in config.chargers:
         state = site.chargers.get(charger_cfg.id) or ChargerState(charger_cfg.id, charger_cfg)
         voltage = config.charger_voltage_v(charger_cfg)
-        path = circuit_path(config, charger_cfg)
+        node = charger_node(charger_cfg.id)
         sessions = by_charger.get(charger_cfg.id, {})
         for session in sessions.values():
             measured_ev_kw += session.power_kw or 0.0
@@ -270,14 +252,14 @@ def take_snapshot(
                     full_kw = kw_from_a(charger_cfg.max_current_a, charger_cfg.phases, voltage)
                     per_phase = tuple(full_kw * s for s in share)
                     why = f"{charger_cfg.id}/{connector_id}: uncontrollable"
-                reservations.add(path, per_phase, why)
+                reservations.add(node, per_phase, why)
                 continue
             if not state.online:
                 draw = max(
                     session.power_kw or 0.0, kw_from_a(safe_default_a, charger_cfg.phases, voltage)
                 )
                 reservations.add(
-                    path,
+                    node,
                     tuple(draw * s for s in share),
                     f"{charger_cfg.id}: offline mid-session, last draw reserved",
                 )
@@ -285,7 +267,7 @@ def take_snapshot(
             if not state.controllable:
                 draw = kw_from_a(charger_cfg.max_current_a, charger_cfg.phases, voltage)
                 reservations.add(
-                    path,
+                    node,
                     tuple(draw * s for s in share),
                     f"{charger_cfg.id}: uncontrollable ({state.uncontrollable_reason})",
                 )
@@ -293,81 +275,26 @@ def take_snapshot(
             if state.non_compliant:
                 draw = max(session.power_kw or 0.0, assigned_kw.get(session.transaction_id, 0.0))
                 reservations.add(
-                    path,
+                    node,
                     tuple(draw * s for s in share),
                     f"{charger_cfg.id}: non-compliant, measured draw reserved",
                 )
                 continue
-            needs.append(session_need(config, charger_cfg, session, now_utc, safe_default_a))
+            needs.append(session_need(config, charger_cfg, session, now_utc))
     non_ev = 0.0
     if site.site_meter_kw is not None:
         non_ev = max(0.0, site.site_meter_kw - measured_ev_kw)
     return Snapshot(grid, tuple(needs), reservations, non_ev, measured_ev_kw + non_ev)
 
 
-def keep_awake_floors(config: SiteConfig, snapshot: Snapshot, limits: SlotLimits) -> np.ndarray:
-    """The floors [kW] per need, or all zeros where they would not fit inside every limit in
-    every slot: a limit always wins over keeping a car awake."""
-    floors = np.array([need.floor_kw for need in snapshot.needs], dtype=float)
-    if not floors.any():
-        return floors
-    headroom = limits.limit_kw - snapshot.reservations.site_kw - snapshot.non_ev_load_kw
-    if floors.sum() > float(headroom.min()) - 1e-6:
-        return np.zeros_like(floors)
-    limit_per_phase = {
-        c.id: kw_from_a(c.limit_a, 1, config.site.voltage_v) for c in config.circuits
-    }
-    for charger in config.chargers:
-        limit_per_phase[charger_node(charger.id)] = kw_from_a(
-            charger.max_current_a, 1, config.charger_voltage_v(charger)
-        )
-    load: dict[str, np.ndarray] = {}
-    for need, floor in zip(snapshot.needs, floors, strict=True):
-        charger = config.charger(need.charger_id)
-        for node in circuit_path(config, charger) if charger else []:
-            load.setdefault(node, np.array(_reserved(snapshot, node))).__iadd__(
-                floor * np.array(need.phase_share)
-            )
-    for node, per_phase in load.items():
-        if node in limit_per_phase and per_phase.max() > limit_per_phase[node] + 1e-6:
-            return np.zeros_like(floors)
-    return floors
-
-
 def slot_availability(grid: SlotGrid, departure_utc: datetime) -> np.ndarray:
-    """A slot counts only if the car is there for all of it: no power after departure."""
-    if departure_utc <= grid.start_utc:
-        last = 1
-    else:
-        offset_s = (departure_utc - grid.start_utc).total_seconds()
-        # Slots that end by the departure: the first slot, then whole slots after it.
-        last = (
-            0
-            if offset_s < grid.first_slot_s
-            else 1 + int((offset_s - grid.first_slot_s) // grid.slot_s)
-        )
-        last = max(1, min(grid.n_slots, last))
-    available = np.zeros(grid.n_slots, dtype=bool)
-    available[:last] = True
+    """A slot counts only if the car is there for all of it: no power after departure (the
+    first slot always counts, so a car at its deadline still gets this slot's plan)."""
+    ends = np.array([(e - grid.start_utc).total_seconds() for e in grid.ends_utc()])
+    offset_s = (departure_utc - grid.start_utc).total_seconds()
+    available = ends <= offset_s + 1e-6
+    available[0] = True
     return available
-
-
-def floor_schedule(snapshot: Snapshot, floors_kw: np.ndarray) -> np.ndarray:
-    """(ev, slot) keep-awake power [kW]: each car's floor while it is there, until the floor
-    alone has delivered what the car still wants (the last slot takes only the rest)."""
-    grid = snapshot.grid
-    hours = np.array([grid.first_slot_s] + [grid.slot_s] * (grid.n_slots - 1)) / 3600.0
-    schedule = np.zeros((len(snapshot.needs), grid.n_slots))
-    for i, (need, floor) in enumerate(zip(snapshot.needs, floors_kw, strict=True)):
-        if floor <= 0:
-            continue
-        left_kwh = need.energy_kwh
-        for t in np.flatnonzero(slot_availability(grid, need.deadline_utc(grid.start_utc))):
-            if left_kwh <= 1e-9:
-                break
-            schedule[i, t] = min(floor, left_kwh / hours[t])
-            left_kwh -= schedule[i, t] * hours[t]
-    return schedule
 
 
 def build_problem(
@@ -376,37 +303,25 @@ def build_problem(
     limits: SlotLimits,
     prices_per_kwh: np.ndarray,
     demand_charge: DemandCharge | None = None,
-    floors_kw: np.ndarray | None = None,
 ) -> Problem:
-    """The optimiser's Problem. With ``floors_kw``, each car's floor is held outside the
-    optimisation (reserved like any fixed load) and the plan shares what is left above it."""
+    """The optimiser's Problem on the snapshot's grid. Every car's minimum power is the
+    optimiser's choice (0, or at least the minimum, per slot); reservations narrow the limits
+    and are counted once, on the node where the load is."""
     grid = snapshot.grid
-    floors = floors_kw if floors_kw is not None else np.zeros(len(snapshot.needs))
-    floor_kwh = floor_schedule(snapshot, floors) @ (
-        np.array([grid.first_slot_s] + [grid.slot_s] * (grid.n_slots - 1)) / 3600.0
-    )
-    evs = []
-    for i, (need, floor) in enumerate(zip(snapshot.needs, floors, strict=True)):
-        available = slot_availability(grid, need.deadline_utc(grid.start_utc))
-        if floor > 0:
-            path = circuit_path(config, config.charger(need.charger_id))
-            snapshot.reservations.add(
-                path,
-                tuple(floor * s for s in need.phase_share),
-                f"{need.charger_id}: keep-awake floor",
-            )
-        evs.append(
-            EV(
-                id=need.ev_id,
-                energy_kwh=max(0.0, need.energy_kwh - floor_kwh[i]),
-                max_kw=max(0.0, need.max_kw - floor),
-                min_kw=0.0 if floor > 0 else need.min_kw,
-                available=available,
-                phase_share=need.phase_share,
-                circuit_id=need.circuit_id,
-                priority=need.priority,
-            )
+    evs = [
+        EV(
+            id=need.ev_id,
+            energy_kwh=need.energy_kwh,
+            max_kw=need.max_kw,
+            min_kw=need.min_kw,
+            available=slot_availability(grid, need.deadline_utc(grid.start_utc)),
+            phase_share=need.phase_share,
+            circuit_id=need.circuit_id,
+            priority=need.priority,
+            open_ended=need.open_ended,
         )
+        for need in snapshot.needs
+    ]
     circuits = []
     for circuit in config.circuits:
         voltage = config.site.voltage_v
@@ -437,6 +352,7 @@ def build_problem(
         slot_s=grid.slot_s,
         n_slots=grid.n_slots,
         first_slot_s=grid.first_slot_s,
+        slot_durations_s=list(grid.durations_s),
         site_limit_kw=site_limit,
         base_load_kw=np.minimum(base_load, site_limit),
         price_per_kwh=prices_per_kwh,

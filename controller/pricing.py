@@ -11,7 +11,7 @@ from datetime import datetime
 import numpy as np
 
 from controller.config import SiteConfig
-from controller.planning import SlotGrid
+from controller.timegrid import SlotGrid
 from optimizer.problem import DemandCharge
 from tariffs.fees import describe_demand_charge
 from tariffs.holder import TariffHolder
@@ -46,10 +46,15 @@ class PriceSource:
         return result.ok
 
     def prices(self, grid: SlotGrid) -> tuple[np.ndarray, np.ndarray]:
+        """Price per slot [per kWh] and whether it is a forecast; a slot split at a limit
+        change has the price of the aligned slot it lies in."""
         series = self.holder.tariff.tariff.prices(
-            grid.start_utc, grid.slot_s, grid.n_slots, first_slot_s=grid.first_slot_s
+            grid.start_utc, grid.slot_s, grid.n_base_slots, first_slot_s=grid.base_first_slot_s
         )
-        return np.asarray(series.prices_per_kwh, dtype=float), np.asarray(series.forecast)
+        return (
+            grid.spread(np.asarray(series.prices_per_kwh, dtype=float)),
+            grid.spread(np.asarray(series.forecast)),
+        )
 
     def demand_charge(self, grid: SlotGrid) -> DemandCharge | None:
         charge = self.holder.tariff.demand_charge
@@ -59,12 +64,12 @@ class PriceSource:
             charge,
             grid.start_utc,
             grid.slot_s,
-            grid.n_slots,
+            grid.n_base_slots,
             peak_so_far_kw=self.peak_so_far_kw,
-            first_slot_s=grid.first_slot_s,
+            first_slot_s=grid.base_first_slot_s,
         )
         return DemandCharge(
             price_per_kw=terms.price_per_kw,
             threshold_kw=terms.threshold_kw,
-            on_peak=np.array(terms.on_peak, dtype=bool),
+            on_peak=grid.spread(np.array(terms.on_peak, dtype=bool)),
         )

@@ -74,6 +74,7 @@ class SessionState:
     id_tag_group: str | None = None
     phases_used: int | None = None  # seen in per-phase currents while the car drew power
     car_max_kw: float | None = None  # the most the car took when offered more [kW]
+    idle_while_offered: int = 0  # consecutive readings drawing nothing while offered >= 6 A
 
     @property
     def active(self) -> bool:
@@ -211,9 +212,10 @@ class SiteState:
         if reading.current_a is not None:
             session.current_a = reading.current_a
             drawn = [a for a in reading.current_a if a > 0.5]
-            if len(reading.current_a) == 3 and drawn and sum(reading.current_a) > 1.5:
+            said = len(reading.current_a) == 3 or reading.power_kw is not None
+            if drawn and sum(reading.current_a) > 1.5 and said:
                 # Remembered: a paused car reads 0 A on every phase and tells nothing.
-                session.phases_used = len(drawn)
+                session.phases_used = _phases_drawn(drawn, reading.power_kw, voltage_v)
         if reading.power_kw is not None:
             session.power_kw = max(0.0, reading.power_kw)
         elif reading.current_a is not None:
@@ -223,4 +225,18 @@ class SiteState:
             self._learn_car_limit(session, reading.current_offered_a, voltage_v)
         if reading.soc_percent is not None:
             session.soc_percent = reading.soc_percent
+        offered_a = session.current_offered_a
+        if session.power_kw is not None and session.power_kw > 0.3:
+            session.idle_while_offered = 0
+        elif offered_a is not None and offered_a >= 6.0 and session.power_kw is not None:
+            session.idle_while_offered += 1
         session.last_meter_utc = reading.timestamp_utc
+
+
+def _phases_drawn(drawn_a: list[float], power_kw: float | None, voltage_v: float) -> int:
+    """Phases a car draws on, from its per-phase currents and its power together: a charger
+    that reports current on L1 only says nothing about L2 and L3, but its power does."""
+    if power_kw is None or power_kw <= 0.3:
+        return len(drawn_a)
+    implied = power_kw * 1000.0 / (voltage_v * max(drawn_a))
+    return max(len(drawn_a), min(3, round(implied)))

@@ -99,3 +99,55 @@ def _share_slot(problem, column, room, site_left, row_left, ev_rows, min_power):
         takers = [e for e in takers if room[e] > _EPS]
         if gave <= _EPS:
             return
+
+
+def hold_minimum(problem: Problem, power_kw: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Keep flagged cars (some do not wake after a pause) at their minimum in every slot where
+    they would be paused while they still want energy, where every limit allows; where a limit
+    cannot hold them all, the fewest cars lose their floor. A known need is not exceeded: the
+    extra energy comes off the car's latest slots."""
+    p = np.array(power_kw, dtype=float, copy=True)
+    keep = np.asarray(keep, dtype=bool) & (problem.min_kw > 0)
+    if not keep.any() or p.size == 0:
+        return p
+    rows = circuit_rows(problem)
+    h = problem.slot_hours
+    head = problem.site_headroom_kw
+    for t in range(problem.n_slots):
+        wanted = problem.energy_kwh - p[:, :t] @ h[:t]
+        lift = np.where(
+            keep & problem.available[:, t] & (p[:, t] < problem.min_kw - _EPS) & (wanted > _EPS),
+            problem.min_kw - p[:, t],
+            0.0,
+        )
+        if not lift.any():
+            continue
+        site_left = float(head[t] - p[:, t].sum())
+        row_left = rows.headroom_kw.copy()
+        for r, members in enumerate(rows.members):
+            row_left[r] -= float(rows.coefs[r] @ p[members, t])
+        for e in np.argsort(lift).tolist():  # smallest lifts first: the most cars held
+            kw = float(lift[e])
+            if kw <= _EPS or kw > site_left + _EPS:
+                continue
+            if any(kw * coef > row_left[r] + _EPS for r, coef in rows.ev_rows[e]):
+                continue
+            p[e, t] += kw
+            site_left -= kw
+            for r, coef in rows.ev_rows[e]:
+                row_left[r] -= kw * coef
+    for e in np.flatnonzero(keep & ~problem.open_ended).tolist():
+        excess = float(p[e] @ h - problem.energy_kwh[e])
+        for t in range(problem.n_slots - 1, -1, -1):
+            if excess <= 1e-9:
+                break
+            if p[e, t] <= _EPS:
+                continue
+            cut = min(p[e, t] - problem.min_kw[e], excess / h[t])
+            if cut * h[t] >= excess - 1e-9 and cut > 0:
+                p[e, t] -= excess / h[t]
+                excess = 0.0
+            else:
+                excess -= p[e, t] * h[t]
+                p[e, t] = 0.0
+    return p

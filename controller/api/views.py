@@ -293,17 +293,13 @@ def _needs(ctl: SiteController) -> dict[int, SessionNeed]:
     return {n.transaction_id: n for n in snapshot.needs} if snapshot is not None else {}
 
 
-def _slot_hours(first_slot_s: int, slot_s: int, n_slots: int) -> list[float]:
-    return [(first_slot_s if i == 0 else slot_s) / 3600.0 for i in range(n_slots)]
-
-
 def session_views(ctl: SiteController) -> list[SessionView]:
     needs = _needs(ctl)
     state = ctl.loop.state if ctl.loop is not None else None
     plan = state.plan if state is not None else None
     planned_energy: dict[str, float] = {}
     if plan is not None:
-        hours = _slot_hours(plan.first_slot_s, plan.slot_s, plan.n_slots)
+        hours = [d / 3600.0 for d in plan.slot_durations_s]
         for index, ev_id in enumerate(plan.ev_ids):
             row = plan.power_kw[index]
             planned_energy[ev_id] = float(sum(p * h for p, h in zip(row, hours, strict=True)))

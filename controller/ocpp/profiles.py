@@ -89,8 +89,7 @@ def tx_profile(
     connector_id: int,
     power_kw: Sequence[float],
     start_utc: datetime,
-    first_slot_s: int,
-    slot_s: int,
+    durations_s: Sequence[int],
     phases: int,
     voltage_v: float,
     capabilities: Capabilities,
@@ -98,16 +97,21 @@ def tx_profile(
     whole_amps: bool = False,
     raise_delay_s: int = 0,
 ) -> dict[str, Any]:
-    """A TxProfile for one transaction covering the plan's horizon, valid for ``valid_for_s``.
+    """A TxProfile for one transaction covering the plan's horizon, valid for ``valid_for_s``;
+    one period per slot of ``durations_s`` [s] (merged where equal), so a limit that starts
+    mid-slot starts in the profile at its exact time.
 
     The bounded validity means a controller that falls silent leaves no stale high limit:
     once it lapses, the charger falls back to its TxDefaultProfile (the safe share).
     """
     unit = choose_rate_unit(capabilities)
-    starts_s = [0] + [first_slot_s + i * slot_s for i in range(len(power_kw) - 1)]
+    starts_s, at_s = [], 0
+    for slot_duration_s in durations_s:
+        starts_s.append(at_s)
+        at_s += int(slot_duration_s)
     limits = [limit_from_kw(p, unit, phases, voltage_v, whole_amps) for p in power_kw]
     periods = schedule_periods(limits, starts_s, capabilities.max_periods, phases, raise_delay_s)
-    duration_s = first_slot_s + slot_s * (len(power_kw) - 1)
+    duration_s = at_s
     stack_level = 1 if (capabilities.max_stack_level or 0) >= 1 else 0
     return {
         "charging_profile_id": TX_PROFILE_ID_BASE + connector_id,

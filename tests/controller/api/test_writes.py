@@ -334,9 +334,9 @@ async def test_reads_and_metrics_with_a_charging_session(tmp_path):
             assert (session["energy_kwh"], session["power_kw"]) == (2.0, 11.04)
             assert session["assigned_kw"] == ctl.loop.state.assigned_kw[tx]
             assert session["planned"] is True
-            assert session["planned_energy_kwh"] == pytest.approx(
-                session["energy_remaining_kwh"], abs=0.01
-            )
+            # Its energy is unknown (the default is an assumption): the plan gives it at least
+            # that, and more where the site has room.
+            assert session["planned_energy_kwh"] >= session["energy_remaining_kwh"] - 0.01
             one = await client.get(f"/sessions/{tx}", headers=VIEWER)
             assert one.json() == session
             assert (await client.get("/sessions/999", headers=VIEWER)).status_code == 404
