@@ -143,7 +143,7 @@ def session_need(
     open_ended = not energy_known
     if open_ended:
         remaining_kwh = _tighten_by_soc(session, remaining_kwh)
-        if _looks_full(session):
+        if _looks_full(session) and not session.no_resume:
             remaining_kwh, open_ended = 0.0, False
     if departure <= now_utc:
         # Still plugged in after its departure: serve the remaining need as soon as it can be.
@@ -166,7 +166,7 @@ def session_need(
         phase_share=phase_share(charger, phases),
         circuit_id=charger_node(charger.id),
         priority=priority,
-        keep_awake=control.keep_awake and remaining_kwh > 0,
+        keep_awake=(control.keep_awake or session.no_resume) and remaining_kwh > 0,
         margin_min=control.departure_margin_min,
         open_ended=open_ended and (session.soc_percent is None or session.soc_percent < 99.5),
         departure_known=departure_known,

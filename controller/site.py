@@ -75,6 +75,8 @@ class SessionState:
     phases_used: int | None = None  # seen in per-phase currents while the car drew power
     car_max_kw: float | None = None  # the most the car took when offered more [kW]
     idle_while_offered: int = 0  # consecutive readings drawing nothing while offered >= 6 A
+    paused_after_drawing: bool = False  # offered less than 6 A after the car had drawn power
+    no_resume: bool = False  # did not draw again after a pause: never paused again
 
     @property
     def active(self) -> bool:
@@ -119,6 +121,7 @@ class SiteState:
         self.closed_sessions: dict[int, SessionState] = {}  # recent ones, for repeated stops
         self.site_meter_kw: float | None = None
         self.site_meter_utc: datetime | None = None
+        self.no_resume_count = 0  # cars that did not draw again after a pause
         self._listeners: list[EventListener] = []
         for charger in config.chargers:
             self.chargers[charger.id] = ChargerState(charger.id, charger)
@@ -225,12 +228,34 @@ class SiteState:
             self._learn_car_limit(session, reading.current_offered_a, voltage_v)
         if reading.soc_percent is not None:
             session.soc_percent = reading.soc_percent
-        offered_a = session.current_offered_a
-        if session.power_kw is not None and session.power_kw > 0.3:
-            session.idle_while_offered = 0
-        elif offered_a is not None and offered_a >= 6.0 and session.power_kw is not None:
-            session.idle_while_offered += 1
+        self._follow_pauses(session)
         session.last_meter_utc = reading.timestamp_utc
+
+    def _follow_pauses(self, session: SessionState) -> None:
+        """Count readings where the car draws nothing although offered power: after a pause
+        that is a car that did not wake up again (logged, counted, never paused again);
+        otherwise a car that has stopped by itself (full)."""
+        offered_a = session.current_offered_a
+        drawing = session.power_kw is not None and session.power_kw > 0.3
+        if drawing:
+            session.idle_while_offered = 0
+            session.paused_after_drawing = False
+        elif offered_a is not None and offered_a < 6.0 and session.energy_kwh >= 0.05:
+            session.paused_after_drawing = True
+        elif offered_a is not None and session.power_kw is not None:
+            session.idle_while_offered += 1
+            if (
+                session.paused_after_drawing
+                and session.idle_while_offered >= 2
+                and not session.no_resume
+            ):
+                session.no_resume = True
+                self.no_resume_count += 1
+                log.warning(
+                    "%s: transaction %s did not resume after a pause; held at its minimum",
+                    session.charger_id,
+                    session.transaction_id,
+                )
 
 
 def _phases_drawn(drawn_a: list[float], power_kw: float | None, voltage_v: float) -> int:

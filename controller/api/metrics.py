@@ -87,6 +87,13 @@ class SiteCollector(Collector):
         if loop is None:
             return
         state = loop.state
+        no_resume = CounterMetricFamily(
+            f"{PREFIX}_cars_not_resuming",
+            "Cars that drew nothing again after a pause (held at their minimum since)",
+            labels=labels,
+        )
+        no_resume.add_metric(site_id, self.controller.site.no_resume_count)
+        yield no_resume
         cycles = CounterMetricFamily(f"{PREFIX}_cycles", "Control cycles run", labels=labels)
         cycles.add_metric(site_id, loop.cycles)
         acks = CounterMetricFamily(

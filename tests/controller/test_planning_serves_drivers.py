@@ -184,3 +184,18 @@ def test_a_charger_reporting_current_on_l1_only_is_not_a_single_phase_car(tmp_pa
     site.apply_reading(session, Reading(NOW, power_kw=3.68, current_a=(16.0,)), 230.0)
     assert session.phases_used == 1
     assert KW_16A == pytest.approx(11.04)
+
+
+def test_a_car_that_does_not_resume_after_a_pause_is_held_at_its_minimum(tmp_path):
+    config, site = _site(tmp_path, chargers=1)
+    session = SessionState(1, "CP001", 1, "T", NOW, 0.0, energy_kwh=5.0)
+    site.sessions[1] = session
+    readings = [(11.0, 16.0), (0.0, 0.0), (0.0, 16.0), (0.0, 16.0)]  # drew, paused, asleep
+    for power_kw, offered_a in readings:
+        site.apply_reading(
+            session, Reading(NOW, power_kw=power_kw, current_offered_a=offered_a), 230.0
+        )
+    assert session.no_resume and site.no_resume_count == 1
+    snapshot, _, _ = _plan(config, site)
+    assert snapshot.needs[0].keep_awake  # held at its minimum from now on
+    assert snapshot.needs[0].energy_kwh > 0  # not mistaken for a full car
