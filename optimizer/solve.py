@@ -28,10 +28,13 @@ import numpy as np
 
 from optimizer import warm
 from optimizer.arrays import LpArrays, build_arrays
+from optimizer.banner import silence_banner
 from optimizer.errors import SolverFailed
 from optimizer.heuristics import circuit_rows
 from optimizer.objective import objective_parts
 from optimizer.problem import Problem
+
+silence_banner()  # before any solver exists: its banner must not reach stdout
 
 _EPS_KW = 1e-7
 Z_TOL = 1e-9

@@ -55,3 +55,18 @@ def test_invalid_problem_file_exits_2_naming_the_field(tmp_path, capsys, text, f
     bad.write_text(text)
     assert main(["plan", str(bad)]) == 2
     assert field in capsys.readouterr().err
+
+
+def test_plan_to_stdout_in_a_fresh_process_is_only_json() -> None:
+    """HiGHS prints a banner to descriptor 1 when its first solver is created: not ours."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "controller.cli", "plan", str(EXAMPLE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(done.stdout)["method"] == "optimal"

@@ -1,0 +1,35 @@
+"""Keep HiGHS's start-up banner off standard output.
+
+highspy >= 1.16 prints a copyright banner to the process's standard output (file descriptor 1,
+from C++, so ``contextlib.redirect_stdout`` cannot catch it) the first time a solver is
+created. A command whose output is JSON (``sitecharge plan problem.json > plan.json``) would
+then write invalid JSON. The banner comes once per process: creating the first solver here,
+with descriptor 1 pointed at standard error, sends it where logs go.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+import highspy
+
+_lock = threading.Lock()
+_done = False
+
+
+def silence_banner() -> None:
+    global _done
+    with _lock:
+        if _done:
+            return
+        _done = True
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            os.dup2(2, 1)
+            highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
