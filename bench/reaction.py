@@ -192,7 +192,7 @@ def _instrument(loop: Any, cycles: list[CycleTimes], cycle_ended: asyncio.Event)
         cycles[-1].dispatch_start = time.monotonic()
         result = await dispatch(*a, **kw)
         cycles[-1].dispatch_end = time.monotonic()
-        cycles[-1].fanout_s = result.elapsed_s
+        cycles[-1].fanout_s = result[0].elapsed_s
         return result
 
     loop.run_cycle, loop._dispatch = timed_cycle, timed_dispatch
@@ -207,7 +207,7 @@ async def _settle(controller: Any, cycles: list[CycleTimes], sessions: int, debo
         await asyncio.sleep(0.05)
     quiet_s = 1.0 + debounce_s
     while time.monotonic() < deadline:
-        busy = controller.loop._wake.is_set() or (cycles and cycles[-1].end != cycles[-1].end)
+        busy = controller.loop.triggers.pending or (cycles and cycles[-1].end != cycles[-1].end)
         last_end = cycles[-1].end if cycles else 0.0
         if not busy and time.monotonic() - last_end > quiet_s:
             return

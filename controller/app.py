@@ -8,9 +8,10 @@ from typing import Any
 from controller.api.server import ApiStartError, start_api, stop_api
 from controller.clock import Clock, RealClock
 from controller.config import ConfigError, SiteConfig
-from controller.cycle import ControlLoop
 from controller.dr import DrConfigError, start_dr_sources, stop_dr_sources, validate_dr_config
 from controller.limit_book import LimitBook
+from controller.loop import ControlLoop
+from controller.loop.planner import Planner
 from controller.ocpp.server import CentralSystem
 from controller.pricing import PriceSource
 from controller.schedule import build_scheduler
@@ -31,6 +32,7 @@ class SiteController:
         clock: Clock | None = None,
         control: bool = True,
         method: str = "optimal",
+        planner: Planner | None = None,
     ) -> None:
         try:
             validate_dr_config(config)
@@ -45,7 +47,14 @@ class SiteController:
         self.prices = PriceSource(config, self.clock.now())
         self.loop = (
             ControlLoop(
-                config, self.clock, self.site, self.central, self.limits, self.prices, method=method
+                config,
+                self.clock,
+                self.site,
+                self.central,
+                self.limits,
+                self.prices,
+                method=method,
+                planner=planner,
             )
             if control
             else None

@@ -139,6 +139,12 @@ class ControlSection(_Strict):
     debounce_s: float = Field(default=1.0, ge=0)
     compliance_tolerance_kw: float = Field(default=0.5, ge=0)
     compliance_grace_s: float = Field(default=120.0, ge=0)
+    compliance_grace_binding_s: float = Field(
+        default=0.0, ge=0, description="grace while a cap, a DR event or the limit binds [s]"
+    )
+    compliance_reaction_s: float = Field(
+        default=15.0, ge=0, description="time a charger gets to apply a new profile [s]"
+    )
     uncontrollable_retry_s: float = Field(default=900.0, ge=0)
     departure_margin_min: float = Field(default=30.0, ge=0, le=240)  # assumed departures only
     keep_awake: bool = False  # true: hold started cars at their minimum while they want energy

@@ -10,6 +10,7 @@ profiles, ignore them or went silent) is reserved on the site and on every circu
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,8 @@ from controller.units import kw_from_a
 from optimizer.problem import EV, Circuit, DemandCharge, Problem
 
 __all__ = ["SlotGrid", "slot_grid"]  # the grid lives in timegrid; planning hands it on
+
+log = logging.getLogger(__name__)
 
 PHASE_INDEX = {"R": 0, "S": 1, "T": 2}
 
@@ -210,6 +213,7 @@ class Snapshot:
     reservations: Reservations
     non_ev_load_kw: float
     measured_site_kw: float
+    flagged: tuple[SessionNeed, ...] = ()  # non-compliant: draw reserved, safe share re-sent
 
 
 def take_snapshot(
@@ -221,8 +225,16 @@ def take_snapshot(
     horizon_s: float,
     slot_s: int,
     breaks_utc: Iterable[datetime] = (),
+    held_max_kw: Mapping[tuple[str, int], float] | None = None,
 ) -> Snapshot:
-    """Sessions to plan and loads to reserve, at ``now_utc``, on a grid cut at ``breaks_utc``."""
+    """Sessions to plan and loads to reserve, at ``now_utc``, on a grid cut at ``breaks_utc``.
+
+    ``held_max_kw`` per (charger, connector): the most the profiles it holds let it draw until
+    they lapse — what an offline charger may do on its own. A session whose data cannot be
+    planned (a timestamp out of range, say) is reserved at its charger's full power and logged:
+    one session's data never stops a cycle."""
+    held = held_max_kw or {}
+    flagged: list[SessionNeed] = []
     config = site.config
     grid = slot_grid(now_utc, slot_s, horizon_s, breaks_utc)
     reservations = Reservations()
@@ -256,12 +268,14 @@ def take_snapshot(
                 continue
             if not state.online:
                 draw = max(
-                    session.power_kw or 0.0, kw_from_a(safe_default_a, charger_cfg.phases, voltage)
+                    session.power_kw or 0.0,
+                    held.get((charger_cfg.id, connector_id), 0.0),
+                    kw_from_a(safe_default_a, charger_cfg.phases, voltage),
                 )
                 reservations.add(
                     node,
                     tuple(draw * s for s in share),
-                    f"{charger_cfg.id}: offline mid-session, last draw reserved",
+                    f"{charger_cfg.id}: offline mid-session, the most its profiles allow",
                 )
                 continue
             if not state.controllable:
@@ -272,6 +286,18 @@ def take_snapshot(
                     f"{charger_cfg.id}: uncontrollable ({state.uncontrollable_reason})",
                 )
                 continue
+            try:
+                need = session_need(config, charger_cfg, session, now_utc)
+            except (ValueError, OverflowError, TypeError) as exc:
+                log.error(
+                    "%s: transaction %s cannot be planned (%s); its full power is reserved",
+                    charger_cfg.id,
+                    session.transaction_id,
+                    exc,
+                )
+                draw = kw_from_a(charger_cfg.max_current_a, charger_cfg.phases, voltage)
+                reservations.add(node, tuple(draw * s for s in share), f"{node}: bad session")
+                continue
             if state.non_compliant:
                 draw = max(session.power_kw or 0.0, assigned_kw.get(session.transaction_id, 0.0))
                 reservations.add(
@@ -279,12 +305,15 @@ def take_snapshot(
                     tuple(draw * s for s in share),
                     f"{charger_cfg.id}: non-compliant, measured draw reserved",
                 )
+                flagged.append(need)
                 continue
-            needs.append(session_need(config, charger_cfg, session, now_utc))
+            needs.append(need)
     non_ev = 0.0
     if site.site_meter_kw is not None:
         non_ev = max(0.0, site.site_meter_kw - measured_ev_kw)
-    return Snapshot(grid, tuple(needs), reservations, non_ev, measured_ev_kw + non_ev)
+    return Snapshot(
+        grid, tuple(needs), reservations, non_ev, measured_ev_kw + non_ev, tuple(flagged)
+    )
 
 
 def slot_availability(grid: SlotGrid, departure_utc: datetime) -> np.ndarray:

@@ -13,8 +13,8 @@ from tqdm import tqdm
 
 from controller.app import SiteController
 from controller.config import SiteConfig
-from controller.cycle import CycleRecord
 from controller.demo.setup import DemoEvent, DemoSettings
+from controller.loop import CycleRecord
 from simulator.charger import ChargerSpec
 from simulator.clock import AcceleratedClock
 from simulator.record import SiteRecord

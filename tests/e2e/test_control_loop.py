@@ -156,13 +156,17 @@ async def test_an_optimiser_failure_falls_back_and_stays_inside(tmp_path):
     config = e2e_config(tmp_path, chargers=3, grid_limit_kw=25.0)
     clock = AcceleratedClock(START, SPEED)
     scen = scenario(3, sessions_at_once(3, energy_kwh=30))
+
+    async def broken(problem):
+        raise RuntimeError("solver exploded")
+
     async with site_run(config, clock, scen) as (controller, sim, _):
-        controller.loop.fail_solver = True
+        controller.loop.planner = broken
         record = await sim.run(until_utc=START + timedelta(hours=1))
         history = list(controller.loop.state.history)
     planned = [h for h in history if h.sessions]
-    assert planned and all(h.method == "edf" for h in planned)
-    assert all("failed" in h.fallback_reason for h in planned)
+    assert planned and all(h.method == "safe_default" for h in planned)
+    assert all("solver exploded" in h.fallback_reason for h in planned)
     _, power = power_after(record, START)
     assert max(power) <= 25.0 + TOLERANCE_KW
 

@@ -42,9 +42,18 @@ class DispatchResult:
 
 
 Sender = Callable[[str, int, dict[str, Any]], Awaitable[Any]]
+Listener = Callable[[ProfileOrder], None]
 
 
-async def dispatch(orders: list[ProfileOrder], send: Sender, *, timeout_s: float) -> DispatchResult:
+async def dispatch(
+    orders: list[ProfileOrder],
+    send: Sender,
+    *,
+    timeout_s: float,
+    on_accepted: Listener | None = None,
+) -> DispatchResult:
+    """Cuts, then raises; ``on_accepted`` hears of each acknowledgement as it arrives (the
+    ledger must know what a charger holds before the rest of the fan-out is done)."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     result = DispatchResult()
@@ -53,7 +62,9 @@ async def dispatch(orders: list[ProfileOrder], send: Sender, *, timeout_s: float
     result.cuts, result.raises = len(cuts), len(raises)
     for batch in (cuts, raises):
         if batch:
-            outcomes = await asyncio.gather(*(_send_one(o, send, timeout_s) for o in batch))
+            outcomes = await asyncio.gather(
+                *(_send_one(o, send, timeout_s, on_accepted) for o in batch)
+            )
             for order, error in zip(batch, outcomes, strict=True):
                 if error is None:
                     result.accepted.append(order)
@@ -63,7 +74,9 @@ async def dispatch(orders: list[ProfileOrder], send: Sender, *, timeout_s: float
     return result
 
 
-async def _send_one(order: ProfileOrder, send: Sender, timeout_s: float) -> str | None:
+async def _send_one(
+    order: ProfileOrder, send: Sender, timeout_s: float, on_accepted: Listener | None
+) -> str | None:
     try:
         # asyncio.timeout, not wait_for: no extra task per charger (3.11's wait_for makes one).
         async with asyncio.timeout(timeout_s):
@@ -77,4 +90,6 @@ async def _send_one(order: ProfileOrder, send: Sender, timeout_s: float) -> str 
     status = getattr(answer, "status", None)
     if status != "Accepted":
         return f"answered {status}"
+    if on_accepted is not None:
+        on_accepted(order)
     return None

@@ -1,0 +1,145 @@
+"""The dispatch ledger: what each charger holds, as typed records, updated per acknowledgement.
+
+Compliance is judged against the profile that was in force when a reading was taken (not the
+one a fan-out still in flight is about to replace); an offline charger is reserved at the most
+its held profiles let it draw until they lapse; a profile whose limits are unchanged is not
+sent again until its validity is about to run out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from controller.ocpp.profiles import limit_kw_at
+
+_HISTORY = 4  # profiles kept per connector, for readings taken before the latest was accepted
+
+
+def _utc(text: str | None) -> datetime | None:
+    return None if not text else datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class HeldProfile:
+    """A TxProfile a charger accepted, with what is needed to read it as kW."""
+
+    charger_id: str
+    connector_id: int
+    transaction_id: int | None
+    profile: dict[str, Any]
+    phases: int
+    voltage_v: float
+    accepted_utc: datetime
+
+    @property
+    def valid_to_utc(self) -> datetime | None:
+        return _utc(self.profile.get("valid_to"))
+
+    def limit_kw_at(self, at_utc: datetime) -> float | None:
+        return limit_kw_at(self.profile, at_utc, self.phases, self.voltage_v)
+
+    def max_kw_from(self, at_utc: datetime) -> float:
+        """The most it allows from ``at_utc`` until it lapses [kW]."""
+        schedule = self.profile["charging_schedule"]
+        start = _utc(schedule["start_schedule"])
+        assert start is not None
+        offset_s = (at_utc - start).total_seconds()
+        periods = schedule["charging_schedule_period"]
+        limits = [
+            float(p["limit"])
+            for i, p in enumerate(periods)
+            if i + 1 == len(periods) or periods[i + 1]["start_period"] > offset_s
+        ]
+        if not limits:
+            return 0.0
+        peak = max(limits)
+        if schedule["charging_rate_unit"] == "A":
+            return peak * self.phases * self.voltage_v / 1000.0
+        return peak / 1000.0
+
+    def same_limits(self, other: dict[str, Any], from_utc: datetime) -> bool:
+        """Whether ``other`` sets the same limits as this one from ``from_utc`` until the
+        earlier of their ends (validity aside: a re-sent profile only moves its validity on; a
+        horizon end a day ahead matters long after the validity has been renewed)."""
+        end = min(_schedule_end(self.profile), _schedule_end(other))
+        times = {from_utc}
+        for profile in (self.profile, other):
+            start = _utc(profile["charging_schedule"]["start_schedule"])
+            assert start is not None
+            for period in profile["charging_schedule"]["charging_schedule_period"]:
+                at = start + timedelta(seconds=int(period["start_period"]))
+                if from_utc <= at < end:
+                    times.add(at)
+        mine = {**self.profile, "valid_to": None}
+        theirs = {**other, "valid_to": None}
+        return all(
+            limit_kw_at(mine, at, self.phases, self.voltage_v)
+            == limit_kw_at(theirs, at, self.phases, self.voltage_v)
+            for at in times
+        )
+
+
+def _schedule_end(profile: dict[str, Any]) -> datetime:
+    schedule = profile["charging_schedule"]
+    start = _utc(schedule["start_schedule"])
+    assert start is not None
+    return start + timedelta(seconds=int(schedule.get("duration") or 0))
+
+
+class Ledger:
+    """Per (charger, connector), the TxProfiles accepted, newest last."""
+
+    def __init__(self) -> None:
+        self._held: dict[tuple[str, int], list[HeldProfile]] = {}
+
+    def accept(self, held: HeldProfile) -> None:
+        history = self._held.setdefault((held.charger_id, held.connector_id), [])
+        history.append(held)
+        del history[:-_HISTORY]
+
+    def current(self, charger_id: str, connector_id: int) -> HeldProfile | None:
+        history = self._held.get((charger_id, connector_id))
+        return history[-1] if history else None
+
+    def in_force(self, charger_id: str, connector_id: int, at_utc: datetime) -> HeldProfile | None:
+        """The profile the charger held at ``at_utc``: the newest accepted by then."""
+        for held in reversed(self._held.get((charger_id, connector_id), [])):
+            if held.accepted_utc <= at_utc:
+                return held
+        return None
+
+    def assigned_kw_at(
+        self, charger_id: str, connector_id: int, transaction_id: int, at_utc: datetime
+    ) -> float | None:
+        held = self.in_force(charger_id, connector_id, at_utc)
+        if held is None or held.transaction_id != transaction_id:
+            return None
+        return held.limit_kw_at(at_utc)
+
+    def forget(self, charger_id: str, connector_id: int | None = None) -> None:
+        """What a charger holds is unknown again (it reconnected, or a profile failed)."""
+        for key in [k for k in self._held if k[0] == charger_id]:
+            if connector_id is None or key[1] == connector_id:
+                del self._held[key]
+
+    def connectors(self) -> list[tuple[str, int]]:
+        return list(self._held)
+
+    def as_records(self) -> list[dict[str, Any]]:
+        """For the store and the API: the newest profile per connector."""
+        return [
+            {
+                "charger_id": h.charger_id,
+                "connector_id": h.connector_id,
+                "transaction_id": h.transaction_id,
+                "phases": h.phases,
+                "voltage_v": h.voltage_v,
+                "accepted_utc": h.accepted_utc.isoformat(),
+                "profile": h.profile,
+            }
+            for history in self._held.values()
+            if history
+            for h in history[-1:]
+        ]
