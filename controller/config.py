@@ -147,6 +147,12 @@ class ControlSection(_Strict):
     )
     uncontrollable_retry_s: float = Field(default=900.0, ge=0)
     departure_margin_min: float = Field(default=30.0, ge=0, le=240)  # assumed departures only
+    unknown_charger_max_current_a: float = Field(
+        default=32.0, gt=0, le=1000, description="rating assumed for an admitted unknown charger"
+    )
+    unknown_charger_allowance: int = Field(
+        default=1, ge=0, le=1000, description="unknown chargers the safe share leaves room for"
+    )
     keep_awake: bool = False  # true: hold started cars at their minimum while they want energy
     session_defaults: SessionDefaults = SessionDefaults()
     groups: tuple[IdTagGroupDefaults, ...] = ()

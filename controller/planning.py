@@ -214,6 +214,7 @@ class Snapshot:
     non_ev_load_kw: float
     measured_site_kw: float
     flagged: tuple[SessionNeed, ...] = ()  # non-compliant: draw reserved, safe share re-sent
+    chargers: tuple[ChargerConfig, ...] = ()  # the roster it was taken from (listed + admitted)
 
 
 def take_snapshot(
@@ -243,7 +244,8 @@ def take_snapshot(
     by_charger: dict[str, dict[int, SessionState]] = {}
     for open_session in site.sessions.values():
         by_charger.setdefault(open_session.charger_id, {})[open_session.connector_id] = open_session
-    for charger_cfg in config.chargers:
+    roster = site.roster()
+    for charger_cfg in roster:
         state = site.chargers.get(charger_cfg.id) or ChargerState(charger_cfg.id, charger_cfg)
         voltage = config.charger_voltage_v(charger_cfg)
         node = charger_node(charger_cfg.id)
@@ -312,7 +314,7 @@ def take_snapshot(
     if site.site_meter_kw is not None:
         non_ev = max(0.0, site.site_meter_kw - measured_ev_kw)
     return Snapshot(
-        grid, tuple(needs), reservations, non_ev, measured_ev_kw + non_ev, tuple(flagged)
+        grid, tuple(needs), reservations, non_ev, measured_ev_kw + non_ev, tuple(flagged), roster
     )
 
 
@@ -362,7 +364,7 @@ def build_problem(
                 reserved_kw_per_phase=_reserved(snapshot, circuit.id),
             )
         )
-    for charger in config.chargers:
+    for charger in snapshot.chargers or config.chargers:
         voltage = config.charger_voltage_v(charger)
         node = charger_node(charger.id)
         circuits.append(

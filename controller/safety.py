@@ -8,17 +8,34 @@ once stays inside the site limit and every circuit's limit, per phase.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
-from controller.config import SiteConfig
+from controller.config import ChargerConfig, SiteConfig
 from controller.planning import circuit_path, phase_share
 from controller.units import kw_from_a
 
 
-def safe_share_a(config: SiteConfig, site_limit_kw: float, other_load_kw: float = 0.0) -> float:
-    """Per-phase current [A] for every connector; 0 when even the minimum current would not fit."""
+def safe_share_a(
+    config: SiteConfig,
+    site_limit_kw: float,
+    other_load_kw: float = 0.0,
+    chargers: Sequence[ChargerConfig] | None = None,
+) -> float:
+    """Per-phase current [A] for every connector; 0 when even the minimum current would not fit.
+
+    ``chargers``: the site's roster (listed and admitted; default the listed ones). Where
+    unknown chargers may be admitted, room is left for ``unknown_charger_allowance`` more of
+    them, each with one connector at the site root, so a newcomer's default fits too."""
+    roster = list(config.chargers if chargers is None else chargers)
+    if config.ocpp.allow_unknown_chargers:
+        control = config.control
+        roster += [
+            ChargerConfig(id=f"unknown-{k}", max_current_a=control.unknown_charger_max_current_a)
+            for k in range(control.unknown_charger_allowance)
+        ]
     wanted_a = (
-        min(config.control.idle_default_current_a, *(c.max_current_a for c in config.chargers))
-        if config.chargers
+        min(config.control.idle_default_current_a, *(c.max_current_a for c in roster))
+        if roster
         else 0.0
     )
     if wanted_a <= 0:
@@ -26,7 +43,7 @@ def safe_share_a(config: SiteConfig, site_limit_kw: float, other_load_kw: float 
     # kW drawn at 1 A per phase by all connectors together, per site and per circuit phase.
     site_kw_per_a = 0.0
     circuit_kw_per_a: dict[str, list[float]] = {}
-    for charger in config.chargers:
+    for charger in roster:
         voltage = config.charger_voltage_v(charger)
         share = phase_share(charger, charger.phases)
         per_a_kw = kw_from_a(1.0, charger.phases, voltage) * charger.connectors

@@ -144,8 +144,47 @@ class SiteState:
             state = self.chargers[charger_id] = ChargerState(charger_id, None)
         return state
 
+    def roster(self) -> tuple[ChargerConfig, ...]:
+        """Every charger that is part of the site: the listed ones, then those admitted
+        (``allow_unknown_chargers``) since they connected. Planning, the safe share and the
+        reservations all walk this: nothing at the site draws power the controller ignores."""
+        admitted = tuple(
+            state.config
+            for state in self.chargers.values()
+            if state.config is not None and self.config.charger(state.charger_id) is None
+        )
+        return self.config.chargers + admitted
+
+    def charger_config(self, charger_id: str) -> ChargerConfig | None:
+        state = self.chargers.get(charger_id)
+        return state.config if state is not None else None
+
+    def _admit(self, state: ChargerState) -> None:
+        """An unknown charger that connected: rated at the site's default until it tells more."""
+        rating = self.config.control.unknown_charger_max_current_a
+        connectors = max([1, *state.connectors])
+        state.config = ChargerConfig(
+            id=state.charger_id, max_current_a=rating, connectors=min(8, connectors)
+        )
+        log.info(
+            "%s: admitted unknown charger, planned as %d connector(s) of %.0f A",
+            state.charger_id,
+            connectors,
+            rating,
+        )
+
+    def learn_connector(self, charger_id: str, connector_id: int) -> None:
+        """An admitted charger reporting a connector beyond those assumed: count it."""
+        state = self.chargers.get(charger_id)
+        if state is None or state.config is None or self.config.charger(charger_id) is not None:
+            return
+        if state.config.connectors < connector_id <= 8:
+            state.config = state.config.model_copy(update={"connectors": connector_id})
+
     def mark_seen(self, charger_id: str, now_utc: datetime) -> None:
         state = self.charger(charger_id)
+        if state.config is None:
+            self._admit(state)
         state.last_seen_utc = now_utc
         if not state.online:
             state.online = True

@@ -50,19 +50,28 @@ class Standing:
         limits = effective_limits(
             self.config.site.grid_limit_kw, windows, [now], [now + timedelta(hours=1)]
         )
+        roster = self.site.roster()
         uncontrollable_kw = sum(
             kw_from_a(c.max_current_a, c.phases, self.config.charger_voltage_v(c)) * c.connectors
-            for c in self.config.chargers
+            for c in roster
             if not self.site.charger(c.id).controllable
         )
-        return safe_share_a(self.config, float(limits.limit_kw[0]), uncontrollable_kw)
+        return safe_share_a(self.config, float(limits.limit_kw[0]), uncontrollable_kw, roster)
 
     async def on_ready(self, charger_id: str) -> None:
-        """A charger (re)connected and was configured: what it holds is unknown."""
+        """A charger (re)connected and was configured: what it holds is unknown. Where a
+        newcomer lowers the safe share, the others' defaults are lowered first."""
         self.state.default_a.pop(charger_id, None)
         self.state.ledger.forget(charger_id)
         now = self.clock.now()
-        await self.send(charger_id, self.safe_a(now), now)
+        safe_a = self.safe_a(now)
+        lower = [
+            cid
+            for cid, held_a in self.state.default_a.items()
+            if held_a > safe_a and cid in self.central.connections
+        ]
+        await asyncio.gather(*(self.send(cid, safe_a, now) for cid in lower))
+        await self.send(charger_id, safe_a, now)
 
     async def refresh(self, now: datetime) -> None:
         """Send the default to every connected charger whose default is not the safe share."""
@@ -77,7 +86,7 @@ class Standing:
         await asyncio.gather(*(self.send(cid, safe_a, now) for cid in stale))
 
     async def send(self, charger_id: str, safe_a: float, now: datetime) -> None:
-        charger_cfg = self.config.charger(charger_id)
+        charger_cfg = self.site.charger_config(charger_id)
         if charger_cfg is None:
             return
         state = self.site.charger(charger_id)

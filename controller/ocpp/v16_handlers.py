@@ -88,6 +88,7 @@ class CentralChargePoint(ProtocolChargePoint):
         self, connector_id: int, error_code: str, status: str, **kwargs: Any
     ) -> call_result.StatusNotification:
         state = self.central.site.charger(self.id)
+        self.central.site.learn_connector(self.id, connector_id)
         connector = state.connector(connector_id)
         previous = connector.status
         connector.status = status
