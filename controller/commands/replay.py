@@ -8,18 +8,15 @@ seconds over the limit). Progress goes to stderr; nothing but JSON (or nothing) 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
-import os
 import sys
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 from controller.config import ConfigError, load_config
 from controller.replay import ReplayInputError, ReplaySettings, load_sessions, run_replay
-from controller.replay.run import NEEDS, STRATEGIES
+from controller.replay.run import NEEDS, STRATEGIES, stdout_to_stderr
 from controller.replay.sessions import EV_MODELS
 
 
@@ -28,21 +25,6 @@ def _when(text: str) -> datetime:
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset")
     return value
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """Send everything written to file descriptor 1 to stderr for a while: the solver's C
-    library prints its banner there, and stdout carries only the JSON."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -80,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             hours=args.hours,
             progress=not args.no_progress,
         )
-        with _stdout_to_stderr():
+        with stdout_to_stderr():
             result = run_replay(config, sessions, settings)
     except (ConfigError, ReplayInputError) as exc:
         print(f"sitecharge replay: {exc}", file=sys.stderr)

@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -78,6 +80,21 @@ class ReplaySettings:
             raise ReplayInputError(f"--needs: {self.needs!r}, choose one of {NEEDS}")
         if self.hours is not None and not self.hours > 0:
             raise ReplayInputError(f"--hours: must be > 0, got {self.hours}")
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to file descriptor 1 to stderr for a while: the solver's C
+    library prints its banner there, and stdout carries only the JSON."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def replay_config(config: SiteConfig, store_url: str) -> SiteConfig:
@@ -180,8 +197,13 @@ async def _run(
     )
     start_utc = clock.now()
     total_min = max(1, int((end_utc - start_utc).total_seconds() // 60))
-    bar = tqdm(total=total_min, unit="min", desc=f"replay {settings.strategy}", leave=False)
-    bar.disable = not settings.progress
+    bar = tqdm(
+        total=total_min,
+        unit="min",
+        desc=f"replay {settings.strategy} ({settings.needs})",
+        leave=False,
+        disable=not settings.progress,
+    )
 
     async def follow() -> None:
         while True:
@@ -243,4 +265,11 @@ def run_replay(
         )
 
 
-__all__ = ["STRATEGIES", "LimitEntry", "ReplaySettings", "replay_config", "run_replay"]
+__all__ = [
+    "STRATEGIES",
+    "LimitEntry",
+    "ReplaySettings",
+    "replay_config",
+    "run_replay",
+    "stdout_to_stderr",
+]
