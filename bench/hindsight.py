@@ -9,9 +9,11 @@ whole period on a one-minute grid, solved by HiGHS through ``scipy.optimize.linp
 * per minute, ``sum_i p[i, t] <= limit_t`` (the lowest limit in force during the minute);
 * per session, ``sum_t p[i, t] / 60 <= energy_i`` [kWh].
 
-Lexicographic: stage 1 maximises the energy delivered; stage 2 minimises the energy cost (the
-tariff's price per minute) with the energy held at stage 1's optimum. Cars are ideal (any power
-from 0 to their maximum), so this bounds what any controller can achieve on the same sessions.
+Limits hold for each minute's mean power (within a minute a car may draw more and then less):
+a slight relaxation where a car arrives or leaves inside a capped minute, so hindsight stays an
+upper bound. Lexicographic: stage 1 maximises the energy delivered; stage 2 minimises the
+energy cost (the tariff's price per minute) with the energy held at stage 1's optimum. Cars are
+ideal (any power from 0 to their maximum), so this bounds what any controller can achieve.
 """
 
 from __future__ import annotations
