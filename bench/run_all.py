@@ -16,11 +16,13 @@ FULL = [
     ["optimizer.py"],
     ["ocpp_load.py"],
     ["reaction.py"],
+    ["quality.py"],
 ]
 QUICK = [
     ["optimizer.py", "--sizes", "10", "100", "--pyomo-max", "100"],
     ["ocpp_load.py", "--sizes", "100", "--window-s", "10", "--warmup-s", "3"],
     ["reaction.py", "--sizes", "200", "--debounce", "0", "--changes", "5"],
+    ["quality.py", "--quick"],
 ]
 
 

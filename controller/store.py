@@ -377,7 +377,7 @@ class AsyncStore:
         self.store = store
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._pending: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
-        self._flush_interval_s = flush_interval_s
+        self.flush_interval_s = flush_interval_s
         self._flusher: asyncio.Task[None] | None = None
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -395,7 +395,7 @@ class AsyncStore:
 
     async def _flush_loop(self) -> None:
         while True:
-            await asyncio.sleep(self._flush_interval_s)
+            await asyncio.sleep(self.flush_interval_s)
             await self.flush()
 
     async def flush(self) -> None:

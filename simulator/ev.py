@@ -163,6 +163,29 @@ class EVState:
         return energy_wh
 
 
+def ideal_ev(
+    *,
+    max_current_a: float,
+    phases: int = 3,
+    capacity_kwh: float = 60.0,
+    voltage_v: float = DEFAULT_VOLTAGE_V,
+) -> EVSpec:
+    """A car that draws exactly min(offered current, its maximum) until its energy is in:
+    no taper, any current above 0.1 A accepted, resumes after every pause. For replays that
+    measure a controller rather than a car."""
+    return EVSpec(
+        "ideal",
+        capacity_kwh,
+        max_current_a,
+        phases,
+        min_current_a=min(0.1, max_current_a),
+        taper_start_soc=1.0,
+        taper_end_fraction=1.0,
+        resumes_after_pause=True,
+        voltage_v=voltage_v,
+    )
+
+
 CAR_MODELS: dict[str, EVSpec] = {
     spec.name: spec
     for spec in (

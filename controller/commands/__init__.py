@@ -5,4 +5,4 @@ dispatcher and lets the commands that drive the simulator stay the only controll
 modules that import it (enforced by import-linter).
 """
 
-COMMANDS = ("serve", "plan", "prices", "simulate", "demo", "hash_token")
+COMMANDS = ("serve", "replay", "plan", "prices", "simulate", "demo", "hash_token")
