@@ -26,6 +26,7 @@ from typing import Any
 from tqdm import tqdm
 
 from controller.app import SiteController
+from controller.loop.planner import inline_planner
 from controller.config import SiteConfig
 from controller.replay.result import ReplayResult, build_result
 from controller.replay.sessions import ReplayInputError, ReplaySession, to_sim_sessions
@@ -177,8 +178,15 @@ async def _run(
     # Uncontrolled charging is a site without load management: the central system runs (it
     # records the sessions) but no control loop sends a single profile.
     controlled = settings.strategy != "uncontrolled"
+    method = STRATEGIES[settings.strategy]
+    # The planner runs on the loop itself: on the stepped clock a cycle then takes no time at
+    # all, and nothing depends on how busy the machine is.
     controller = SiteController(
-        config, clock=clock, control=controlled, method=STRATEGIES[settings.strategy]
+        config,
+        clock=clock,
+        control=controlled,
+        method=method,
+        planner=inline_planner(method, REPLAY_SOLVER_LIMIT_S),
     )
     controller.store.flush_interval_s = REPLAY_STORE_FLUSH_S
     port = await controller.start()

@@ -73,14 +73,14 @@ SESSIONS = """arrival,departure,energy_kwh,max_power_kw,charger_id,id_tag
 2026-06-15T08:30:00+02:00,2026-06-15T10:30:00+02:00,12,,A4,
 """
 
-#: an operator cap 09:30–10:15 local (07:30–08:15 UTC), put in as the operator API would
+#: an operator cap 08:40–09:25 local (06:40–07:25 UTC), while every car charges, put in as the operator API would
 CAP = LimitEntry(
     "test-cap",
     "operator",
     "cap",
     {
-        "start_utc": "2026-06-15T07:30:00+00:00",
-        "end_utc": "2026-06-15T08:15:00+00:00",
+        "start_utc": "2026-06-15T06:40:00+00:00",
+        "end_utc": "2026-06-15T07:25:00+00:00",
         "limit_kw": 25,
     },
 )
@@ -130,14 +130,14 @@ def test_replay_serves_the_sessions_under_a_cap_and_repeats_exactly(site) -> Non
     # the limit in force: the grid connection, the cap from its start to its end
     assert first["limit_kw"] == [
         ["2026-06-15T06:00:00+00:00", 60.0],
-        ["2026-06-15T07:30:00+00:00", 25.0],
-        ["2026-06-15T08:15:00+00:00", 60.0],
+        ["2026-06-15T06:40:00+00:00", 25.0],
+        ["2026-06-15T07:25:00+00:00", 60.0],
     ]
     power = first["site_power_kw"]
     assert all(a[0] < b[0] for a, b in itertools.pairwise(power))
     assert all(a[1] != b[1] for a, b in itertools.pairwise(power))
     in_cap = [
-        kw for (t, kw) in power if "2026-06-15T07:30:00+00:00" <= t < "2026-06-15T08:15:00+00:00"
+        kw for (t, kw) in power if "2026-06-15T06:40:00+00:00" <= t < "2026-06-15T07:25:00+00:00"
     ]
     assert in_cap and max(in_cap) <= 25.0 + 0.01
     summary = first["summary"]
