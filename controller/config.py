@@ -55,6 +55,23 @@ class TlsSection(_Strict):
     key_file: Path
 
 
+class OcppLimits(_Strict):
+    """Bounds on what chargers and the network may cost the controller (defaults: safe, and
+    roomy enough for 2,000 chargers behind one address)."""
+
+    max_connections: int = Field(default=10_000, ge=1)
+    max_connections_per_source: int = Field(default=5_000, ge=1)
+    max_frame_bytes: int = Field(default=2**20, ge=1024, le=2**26)
+    messages_per_charger_per_s: float = Field(default=20.0, gt=0)
+    message_burst: int = Field(default=200, ge=1)
+    auth_free_failures: int = Field(default=5, ge=0)
+    auth_backoff_max_s: float = Field(default=60.0, ge=0)
+    timestamp_max_age_s: float = Field(default=5 * 366 * 86400.0, gt=0)
+    timestamp_max_ahead_s: float = Field(default=86400.0, gt=0)
+    clock_skew_warn_s: float = Field(default=300.0, gt=0)
+    reading_margin: float = Field(default=1.25, ge=1, description="x the charger's rating")
+
+
 class OcppSection(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=9000, ge=0, le=65535)
@@ -65,6 +82,7 @@ class OcppSection(_Strict):
     meter_value_sample_interval_s: int = Field(default=60, ge=1, le=3600)
     response_timeout_s: float = Field(default=10.0, gt=0)
     tls: TlsSection | None = None
+    limits: OcppLimits = OcppLimits()
 
     @field_validator("path_prefix")
     @classmethod
@@ -157,6 +175,9 @@ class ApiSection(_Strict):
     port: int = Field(default=8080, ge=0, le=65535)
     enabled: bool = True
     tokens: tuple[ApiToken, ...] = ()
+    max_body_bytes: int = Field(default=65_536, ge=1024)
+    requests_per_s: float = Field(default=50.0, gt=0, description="per token, else address")
+    request_burst: int = Field(default=200, ge=1)
 
 
 class SiteConfig(_Strict):

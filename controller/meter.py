@@ -31,9 +31,13 @@ class Sample:
 def parse_timestamp(text: str, field: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return require_utc(value, field)
+    except OverflowError as exc:  # 9999-12-31T23:59:59-12:00 is past the end of time in UTC
+        raise ValueError(f"{field}: out of range: {text!r:.40}") from exc
     except ValueError as exc:
-        raise ValueError(f"{field}: not an ISO 8601 timestamp: {text!r}") from exc
-    return require_utc(value, field)
+        if "naive" in str(exc):
+            raise
+        raise ValueError(f"{field}: not an ISO 8601 timestamp: {text!r:.40}") from exc
 
 
 def parse_meter_values(meter_value: list[dict[str, Any]]) -> list[Sample]:
