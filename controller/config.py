@@ -125,6 +125,10 @@ class ChargerConfig(_Strict):
     connectors: int = Field(default=1, ge=1, le=8)
     phase_rotation: Literal["RST", "RTS", "SRT", "STR", "TRS", "TSR"] = "RST"
     password_hash: str | None = None
+    auth: Literal["password", "none"] | None = Field(
+        default=None,
+        description='"none": connects without credentials on a site that otherwise needs them',
+    )
 
 
 class CircuitConfig(_Strict):
@@ -215,7 +219,36 @@ class SiteConfig(_Strict):
         for i, charger in enumerate(self.chargers):
             if charger.circuit is not None and charger.circuit not in known:
                 raise ValueError(f"chargers[{i}].circuit: unknown circuit {charger.circuit!r}")
+        self._check_auth()
         return self
+
+    def _check_auth(self) -> None:
+        """On a site with passwords or TLS, a charger without a password must say so."""
+        secured = self.ocpp.tls is not None or any(c.password_hash for c in self.chargers)
+        for i, charger in enumerate(self.chargers):
+            if charger.auth == "password" and not charger.password_hash:
+                raise ValueError(f'chargers[{i}].auth: "password" needs a password_hash')
+            if charger.auth == "none" and charger.password_hash:
+                raise ValueError(f'chargers[{i}].auth: "none" with a password_hash')
+            if secured and not charger.password_hash and charger.auth != "none":
+                raise ValueError(
+                    f"chargers[{i}].password_hash: required on a site with passwords or TLS "
+                    '(or set auth = "none" to let this charger connect without credentials)'
+                )
+
+    def security_warnings(self) -> list[str]:
+        """What weakens a site that uses passwords or TLS, for the log at start."""
+        secured = self.ocpp.tls is not None or any(c.password_hash for c in self.chargers)
+        if not secured:
+            return []
+        warnings = [
+            f'chargers[{i}] ({c.id}): auth = "none": connects without credentials'
+            for i, c in enumerate(self.chargers)
+            if c.auth == "none"
+        ]
+        if self.ocpp.allow_unknown_chargers:
+            warnings.append("ocpp.allow_unknown_chargers: unlisted chargers need no credentials")
+        return warnings
 
     def charger(self, charger_id: str) -> ChargerConfig | None:
         # Looked up for every inbound message: the map is built once per charger tuple.

@@ -108,6 +108,13 @@ class CentralSystem:
             compression=None,
         )
         self.port = next(iter(self._server.sockets)).getsockname()[1]
+        for warning in self.config.security_warnings():
+            log.warning("security: %s", warning)
+        if ssl_context is None and not any(c.password_hash for c in self.config.chargers):
+            log.warning(
+                "security: no TLS and no charger passwords (a lab set-up): anyone who can "
+                "reach this port can act as any listed charger"
+            )
         self._spawn(self._watchdog(), "ocpp-watchdog")
         scheme = "wss" if ssl_context else "ws"
         log.info(
