@@ -269,12 +269,10 @@ class ControlLoop:
         if self.fail_solver and method == "optimal":
             method = "__broken__"
         try:
-            plan = await asyncio.wait_for(
-                loop.run_in_executor(
+            async with asyncio.timeout(time_limit_s * 2 + 5):
+                plan = await loop.run_in_executor(
                     None, lambda: optimizer.plan(problem, method=method, time_limit_s=time_limit_s)
-                ),
-                timeout=time_limit_s * 2 + 5,
-            )
+                )
         except Exception as exc:  # includes our own wall-clock guard
             log.warning("optimiser failed (%s); falling back to earliest-deadline-first", exc)
             try:
