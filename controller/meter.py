@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,7 @@ CURRENT = "Current.Import"
 CURRENT_OFFERED = "Current.Offered"
 SOC = "SoC"
 
+_DECIMAL = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")  # no NaN, 1_0, 0x1
 _DEFAULT_UNITS = {ENERGY_REGISTER: "Wh", POWER: "W", CURRENT: "A", CURRENT_OFFERED: "A"}
 
 
@@ -53,10 +55,10 @@ def parse_meter_values(meter_value: list[dict[str, Any]]) -> list[Sample]:
             measurand = sampled.get("measurand", ENERGY_REGISTER)
             if sampled.get("format") == "SignedData":
                 continue  # signed meter data carries no plain number
-            try:
-                raw = float(sampled["value"])
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"{where}.value: not a number: {sampled.get('value')!r}") from exc
+            text = sampled.get("value")
+            if not isinstance(text, str) or not _DECIMAL.match(text):
+                raise ValueError(f"{where}.value: not a decimal number: {text!r:.40}")
+            raw = float(text)
             unit = sampled.get("unit", _DEFAULT_UNITS.get(measurand, ""))
             value, norm_unit = _normalise(measurand, raw, unit, where)
             samples.append(

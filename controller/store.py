@@ -465,6 +465,9 @@ class AsyncStore:
         pending, self._pending = self._pending, {}
         waiters, self._waiters = self._waiters, []
         if not pending:
+            for _rows, done in waiters:
+                if not done.done():
+                    done.set_result(None)
             return
         try:
             failed = await self.run(self.store.insert_batches, list(pending.values()))

@@ -137,10 +137,13 @@ class ProtocolChargePoint(V16ChargePoint):
         """The reply to our CALL ``unique_id``; only that reply is ever queued (no recursion)."""
         self._awaited_id = unique_id
         try:
-            while True:
-                response = await asyncio.wait_for(self._response_queue.get(), timeout)
-                if response.unique_id == unique_id:
-                    return response
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+            # arrives with the answer, and a control loop being stopped would then run on.
+            async with asyncio.timeout(timeout):
+                while True:
+                    response = await self._response_queue.get()
+                    if response.unique_id == unique_id:
+                        return response
         finally:
             self._awaited_id = None
 
