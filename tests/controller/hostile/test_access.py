@@ -95,3 +95,17 @@ def test_store_errors_do_not_show_the_password():
         Store("postgresql://sitecharge:very-secret-pw@127.0.0.1:1/nowhere?connect_timeout=2")
     assert "very-secret-pw" not in str(failed.value)
     assert "***" in str(failed.value)
+
+
+async def test_the_frame_size_is_configurable(tmp_path):
+    limits = {"max_frame_bytes": 4096}
+    config = site_config(f"sqlite:///{tmp_path / 's.db'}", ocpp={"limits": limits})
+    async with running(config) as ctl:
+        async with connect(ctl.url, "CP001") as cp:
+            await cp._connection.send(
+                '[2, "big", "DataTransfer", {"vendorId": "' + "x" * 8000 + '"}]'
+            )
+            await cp._connection.wait_closed()
+            assert cp._connection.close_code == 1009
+        async with connect(ctl.url, "CP001") as cp:  # the charger may come back at once
+            assert (await cp.boot()).status == "Accepted"
