@@ -62,6 +62,7 @@ class OcppLimits(_Strict):
     max_connections: int = Field(default=10_000, ge=1)
     max_connections_per_source: int = Field(default=5_000, ge=1)
     max_frame_bytes: int = Field(default=2**20, ge=1024, le=2**26)
+    max_unknown_chargers: int = Field(default=5_000, ge=0, description="allow_unknown_chargers")
     messages_per_charger_per_s: float = Field(default=20.0, gt=0)
     message_burst: int = Field(default=200, ge=1)
     auth_free_failures: int = Field(default=5, ge=0)

@@ -195,6 +195,10 @@ class CentralSystem:
         if configured is None and not self.config.ocpp.allow_unknown_chargers:
             log.warning("%s: connection refused: unknown charge point id", charger_id)
             return connection.respond(HTTPStatus.NOT_FOUND, f"unknown charge point {charger_id}\n")
+        if configured is None and charger_id not in self.site.chargers:
+            unlisted = len(self.site.chargers) - len(self.config.chargers)
+            if unlisted >= self.config.ocpp.limits.max_unknown_chargers:
+                raise HandshakeRefused(503, "no room for more unlisted chargers", 300)
         if configured is not None and configured.password_hash:
             await self.gate.authenticate(
                 request.headers, charger_id, configured.password_hash, _source(connection)

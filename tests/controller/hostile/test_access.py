@@ -109,3 +109,12 @@ async def test_the_frame_size_is_configurable(tmp_path):
             assert cp._connection.close_code == 1009
         async with connect(ctl.url, "CP001") as cp:  # the charger may come back at once
             assert (await cp.boot()).status == "Accepted"
+
+
+async def test_unlisted_chargers_are_bounded(tmp_path):
+    ocpp = {"allow_unknown_chargers": True, "limits": {"max_unknown_chargers": 2}}
+    config = site_config(f"sqlite:///{tmp_path / 's.db'}", ocpp=ocpp)
+    async with running(config) as ctl:
+        assert [await _status(ctl.url, f"NEW{i}", None) for i in range(3)] == [101, 101, 503]
+        assert await _status(ctl.url, "NEW0", None) == 101  # one already known comes back
+        assert await _status(ctl.url, "CP001", None) == 101  # listed ones are not counted

@@ -51,3 +51,27 @@ async def test_a_big_body_is_a_413_and_a_flood_a_429(tmp_path):
         assert int(refused.headers["retry-after"]) >= 1
         # another client (token) is not slowed down by this one
         assert (await api.client.get("/site", headers=auth("utility"))).status_code == 200
+
+
+async def test_rejected_readings_are_counted_in_metrics(tmp_path):
+    from datetime import UTC, datetime
+
+    from ocpp.v16 import call
+
+    async with serving(tmp_path) as api, charging_session(api) as (cp, tx):
+        sampled = [{"value": "1e12", "measurand": "Power.Active.Import", "unit": "W"}]
+        now = datetime.now(UTC).isoformat()
+        await cp.call(
+            call.MeterValues(
+                connector_id=1,
+                transaction_id=tx,
+                meter_value=[{"timestamp": now, "sampled_value": sampled}],
+            ),
+            suppress=False,
+        )
+        text = (await api.client.get("/metrics", headers=auth("viewer"))).text
+        line = 'sitecharge_ocpp_rejected_readings_total{measurand="Power.Active.Import"} 1.0'
+        assert line in text
+        assert "sitecharge_store_dropped_rows_total 0.0" in text
+        site = (await api.client.get("/site", headers=auth("viewer"))).json()
+        assert "1000000" not in str(site)
