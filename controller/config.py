@@ -55,6 +55,24 @@ class TlsSection(_Strict):
     key_file: Path
 
 
+class OcppLimits(_Strict):
+    """Bounds on what chargers and the network may cost the controller (defaults: safe, and
+    roomy enough for 2,000 chargers behind one address)."""
+
+    max_connections: int = Field(default=10_000, ge=1)
+    max_connections_per_source: int = Field(default=5_000, ge=1)
+    max_frame_bytes: int = Field(default=2**20, ge=1024, le=2**26)
+    max_unknown_chargers: int = Field(default=5_000, ge=0, description="allow_unknown_chargers")
+    messages_per_charger_per_s: float = Field(default=20.0, gt=0)
+    message_burst: int = Field(default=200, ge=1)
+    auth_free_failures: int = Field(default=5, ge=0)
+    auth_backoff_max_s: float = Field(default=60.0, ge=0)
+    timestamp_max_age_s: float = Field(default=5 * 366 * 86400.0, gt=0)
+    timestamp_max_ahead_s: float = Field(default=86400.0, gt=0)
+    clock_skew_warn_s: float = Field(default=300.0, gt=0)
+    reading_margin: float = Field(default=1.25, ge=1, description="x the charger's rating")
+
+
 class OcppSection(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=9000, ge=0, le=65535)
@@ -65,6 +83,7 @@ class OcppSection(_Strict):
     meter_value_sample_interval_s: int = Field(default=60, ge=1, le=3600)
     response_timeout_s: float = Field(default=10.0, gt=0)
     tls: TlsSection | None = None
+    limits: OcppLimits = OcppLimits()
 
     @field_validator("path_prefix")
     @classmethod
@@ -107,6 +126,10 @@ class ChargerConfig(_Strict):
     connectors: int = Field(default=1, ge=1, le=8)
     phase_rotation: Literal["RST", "RTS", "SRT", "STR", "TRS", "TSR"] = "RST"
     password_hash: str | None = None
+    auth: Literal["password", "none"] | None = Field(
+        default=None,
+        description='"none": connects without credentials on a site that otherwise needs them',
+    )
 
 
 class CircuitConfig(_Strict):
@@ -169,6 +192,9 @@ class ApiSection(_Strict):
     port: int = Field(default=8080, ge=0, le=65535)
     enabled: bool = True
     tokens: tuple[ApiToken, ...] = ()
+    max_body_bytes: int = Field(default=65_536, ge=1024)
+    requests_per_s: float = Field(default=50.0, gt=0, description="per token, else address")
+    request_burst: int = Field(default=200, ge=1)
 
 
 class SiteConfig(_Strict):
@@ -206,7 +232,36 @@ class SiteConfig(_Strict):
         for i, charger in enumerate(self.chargers):
             if charger.circuit is not None and charger.circuit not in known:
                 raise ValueError(f"chargers[{i}].circuit: unknown circuit {charger.circuit!r}")
+        self._check_auth()
         return self
+
+    def _check_auth(self) -> None:
+        """On a site with passwords or TLS, a charger without a password must say so."""
+        secured = self.ocpp.tls is not None or any(c.password_hash for c in self.chargers)
+        for i, charger in enumerate(self.chargers):
+            if charger.auth == "password" and not charger.password_hash:
+                raise ValueError(f'chargers[{i}].auth: "password" needs a password_hash')
+            if charger.auth == "none" and charger.password_hash:
+                raise ValueError(f'chargers[{i}].auth: "none" with a password_hash')
+            if secured and not charger.password_hash and charger.auth != "none":
+                raise ValueError(
+                    f"chargers[{i}].password_hash: required on a site with passwords or TLS "
+                    '(or set auth = "none" to let this charger connect without credentials)'
+                )
+
+    def security_warnings(self) -> list[str]:
+        """What weakens a site that uses passwords or TLS, for the log at start."""
+        secured = self.ocpp.tls is not None or any(c.password_hash for c in self.chargers)
+        if not secured:
+            return []
+        warnings = [
+            f'chargers[{i}] ({c.id}): auth = "none": connects without credentials'
+            for i, c in enumerate(self.chargers)
+            if c.auth == "none"
+        ]
+        if self.ocpp.allow_unknown_chargers:
+            warnings.append("ocpp.allow_unknown_chargers: unlisted chargers need no credentials")
+        return warnings
 
     def charger(self, charger_id: str) -> ChargerConfig | None:
         # Looked up for every inbound message: the map is built once per charger tuple.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,7 @@ CURRENT = "Current.Import"
 CURRENT_OFFERED = "Current.Offered"
 SOC = "SoC"
 
+_DECIMAL = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")  # no NaN, 1_0, 0x1
 _DEFAULT_UNITS = {ENERGY_REGISTER: "Wh", POWER: "W", CURRENT: "A", CURRENT_OFFERED: "A"}
 
 
@@ -31,9 +33,13 @@ class Sample:
 def parse_timestamp(text: str, field: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return require_utc(value, field)
+    except OverflowError as exc:  # 9999-12-31T23:59:59-12:00 is past the end of time in UTC
+        raise ValueError(f"{field}: out of range: {text!r:.40}") from exc
     except ValueError as exc:
-        raise ValueError(f"{field}: not an ISO 8601 timestamp: {text!r}") from exc
-    return require_utc(value, field)
+        if "naive" in str(exc):
+            raise
+        raise ValueError(f"{field}: not an ISO 8601 timestamp: {text!r:.40}") from exc
 
 
 def parse_meter_values(meter_value: list[dict[str, Any]]) -> list[Sample]:
@@ -49,10 +55,10 @@ def parse_meter_values(meter_value: list[dict[str, Any]]) -> list[Sample]:
             measurand = sampled.get("measurand", ENERGY_REGISTER)
             if sampled.get("format") == "SignedData":
                 continue  # signed meter data carries no plain number
-            try:
-                raw = float(sampled["value"])
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"{where}.value: not a number: {sampled.get('value')!r}") from exc
+            text = sampled.get("value")
+            if not isinstance(text, str) or not _DECIMAL.match(text):
+                raise ValueError(f"{where}.value: not a decimal number: {text!r:.40}")
+            raw = float(text)
             unit = sampled.get("unit", _DEFAULT_UNITS.get(measurand, ""))
             value, norm_unit = _normalise(measurand, raw, unit, where)
             samples.append(

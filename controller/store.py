@@ -41,7 +41,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.sql.dml import Update
 
 log = logging.getLogger(__name__)
@@ -191,6 +191,14 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def redact_url(url: str) -> str:
+    """The URL with its password masked, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can read: show only its scheme
+        return url.split(":", 1)[0] + "://***"
+
+
 class Store:
     """Synchronous database access; use it through ``AsyncStore`` from the event loop."""
 
@@ -200,7 +208,9 @@ class Store:
             self.engine = make_engine(url)
             migrate(self.engine)
         except Exception as exc:  # the message must reach the operator, whatever the driver
-            raise StoreError(f"store {url!r}: cannot open or migrate: {exc}") from exc
+            shown = redact_url(url)
+            detail = str(exc).replace(url, shown)
+            raise StoreError(f"store {shown!r}: cannot open or migrate: {detail}") from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -266,6 +276,31 @@ class Store:
         if rows:
             with self.engine.begin() as conn:
                 conn.execute(insert(table), rows)
+
+    def insert_batches(self, batches: list[tuple[Table, list[dict[str, Any]]]]) -> set[int]:
+        """Insert every batch in one transaction; if that fails, isolate the failing rows.
+
+        Returns the ``id()`` of each row that could not be written: one bad row (from a
+        charger that slipped past the edge checks) must not cost any other row.
+        """
+        try:
+            with self.engine.begin() as conn:
+                for table, rows in batches:
+                    if rows:
+                        conn.execute(insert(table), rows)
+            return set()
+        except Exception as exc:
+            log.warning("store: a batch failed (%s); writing its rows one by one", _short(exc))
+        failed: set[int] = set()
+        for table, rows in batches:
+            for row in rows:
+                try:
+                    with self.engine.begin() as conn:
+                        conn.execute(insert(table), [row])
+                except Exception as exc:
+                    failed.add(id(row))
+                    log.error("store: %s row dropped: %s", table.name, _short(exc))
+        return failed
 
     def count(self, table: Table) -> int:
         with self.engine.connect() as conn:
@@ -366,6 +401,12 @@ def _session_params(transaction_id: int, fields: dict[str, Any]) -> dict[str, An
     return params
 
 
+def _short(exc: BaseException) -> str:
+    """An exception's first line, without the statement and parameters SQLAlchemy appends."""
+    text = str(getattr(exc, "orig", None) or exc)
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200] if text else ''}"
+
+
 def _jsonable(value: Any) -> Any:
     return None if value is None else json.loads(json.dumps(value, default=str))
 
@@ -378,7 +419,10 @@ class AsyncStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._pending: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
         self.flush_interval_s = flush_interval_s
+        self._waiters: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
+        self._soon: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
+        self.dropped_rows = 0
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -388,6 +432,25 @@ class AsyncStore:
         """Queue rows for the next batched insert (audit frames, meter values)."""
         bucket = self._pending.setdefault(table.name, (table, []))
         bucket[1].extend(rows)
+
+    async def write(self, table: Table, rows: Iterable[dict[str, Any]]) -> None:
+        """Queue rows and return once they are committed (raise StoreError if they are not).
+
+        For what the controller confirms to a charger: the answer follows the commit. Rows
+        queued in the same instant, by any charger, share one commit.
+        """
+        batch = list(rows)
+        self.enqueue(table, batch)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((batch, done))
+        if self._soon is None:
+            self._soon = asyncio.create_task(self._flush_soon(), name="store-flush-soon")
+        await done
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(0)  # let the other handlers of this instant queue their rows
+        self._soon = None
+        await self.flush()
 
     def start(self) -> None:
         if self._flusher is None:
@@ -400,13 +463,28 @@ class AsyncStore:
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, {}
-        for table, rows in pending.values():
-            try:
-                await self.run(self.store.insert_many, table, rows)
-            except Exception:
-                log.exception(
-                    "store: dropped %d %s rows after a write error", len(rows), table.name
-                )
+        waiters, self._waiters = self._waiters, []
+        if not pending:
+            for _rows, done in waiters:
+                if not done.done():
+                    done.set_result(None)
+            return
+        try:
+            failed = await self.run(self.store.insert_batches, list(pending.values()))
+        except Exception as exc:  # e.g. the executor is gone
+            log.exception("store: could not write a batch")
+            failed = {id(row) for _table, rows in pending.values() for row in rows}
+            cause: BaseException = exc
+        else:
+            cause = StoreError("rows could not be written")
+        self.dropped_rows += len(failed)
+        for rows, done in waiters:
+            if done.done():
+                continue
+            if any(id(row) in failed for row in rows):
+                done.set_exception(StoreError(f"{len(rows)} rows not written: {cause}"))
+            else:
+                done.set_result(None)
 
     async def close(self) -> None:
         if self._flusher is not None:

@@ -25,6 +25,7 @@ from controller.api.errors import (
     invalid_request_handler,
     validation_error_handler,
 )
+from controller.api.guard import ApiGuard
 from controller.api.metrics import build_registry
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,13 @@ def create_app(controller: Any) -> FastAPI:
     app.add_exception_handler(HTTPException, http_error_handler)
     for module in (routes_read, routes_caps, routes_dr, routes_control):
         app.include_router(module.router)
+    api_cfg = controller.config.api
+    app.add_middleware(
+        ApiGuard,
+        max_body_bytes=api_cfg.max_body_bytes,
+        rate_per_s=api_cfg.requests_per_s,
+        burst=api_cfg.request_burst,
+    )
 
     @app.get(
         "/metrics",

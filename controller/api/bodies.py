@@ -20,6 +20,15 @@ from controller.clock import require_utc
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 EntryId = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:@-]{1,100}$")]
 Kw = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+MAX_SPAN = timedelta(days=366)  # no limit, event or departure reaches further than this
+
+
+def _utc(value: datetime, field: str) -> datetime:
+    """``require_utc`` that names the field when the instant is beyond the calendar in UTC."""
+    try:
+        return require_utc(value, field)
+    except OverflowError:
+        raise InvalidRequest(field, f"{value.isoformat()} is out of range") from None
 
 
 class _Body(BaseModel):
@@ -140,13 +149,15 @@ def _window(
         raise InvalidRequest("start", "required (ISO 8601 with offset)")
     if end is None:
         raise InvalidRequest("end", "required (ISO 8601 with offset)")
-    start_utc, end_utc = require_utc(start, "start"), require_utc(end, "end")
+    start_utc, end_utc = _utc(start, "start"), _utc(end, "end")
     if end_utc <= start_utc:
         raise InvalidRequest(
             "end", f"{end_utc.isoformat()} is not after start {start_utc.isoformat()}"
         )
     if end_utc <= now_utc:
         raise InvalidRequest("end", f"{end_utc.isoformat()} is already past")
+    if start_utc - now_utc > MAX_SPAN:
+        raise InvalidRequest("start", f"more than {MAX_SPAN.days} days ahead")
     return start_utc, end_utc
 
 
@@ -181,7 +192,13 @@ class DrEventIn(_Body):
             raise InvalidRequest("end", "give exactly one of end and duration")
         if self.duration is not None and self.duration.total_seconds() <= 0:
             raise InvalidRequest("duration", "must be positive")
-        end = self.end if self.end is not None else self.start + (self.duration or timedelta())
+        if self.duration is not None and self.duration > MAX_SPAN:
+            raise InvalidRequest("duration", f"longer than {MAX_SPAN.days} days")
+        start_utc = _utc(self.start, "start")
+        try:
+            end = self.end if self.end is not None else start_utc + (self.duration or timedelta())
+        except OverflowError:
+            raise InvalidRequest("duration", "the end is out of range") from None
         start_utc, end_utc = _window(self.start, end, now_utc)
         level = levels[0]
         return {
@@ -214,9 +231,11 @@ class OverridesIn(_Body):
             if value is None:
                 result.pop(keys[name], None)
             elif name == "departure":
-                departure_utc = require_utc(value, "departure")
+                departure_utc = _utc(value, "departure")
                 if departure_utc <= now_utc:
                     raise InvalidRequest("departure", f"{departure_utc.isoformat()} is past")
+                if departure_utc - now_utc > MAX_SPAN:
+                    raise InvalidRequest("departure", f"more than {MAX_SPAN.days} days ahead")
                 result["departure_utc"] = departure_utc.isoformat()
             else:
                 if not math.isfinite(value):

@@ -81,6 +81,33 @@ class SiteCollector(Collector):
             sum(1 for c in site.chargers.values() if c.non_compliant),
         )
         yield from self._loop_metrics(labels, site_id)
+        yield from self._edge_metrics()
+
+    def _edge_metrics(self) -> Iterator[Any]:
+        """What the OCPP edge and the store refused or dropped (see controller/ocpp/edge.py)."""
+        ctl = self.controller
+        stats = ctl.central.stats
+        for name, doc, label, counts in (
+            (
+                "ocpp_rejected_readings",
+                "Readings refused as implausible",
+                "measurand",
+                stats.rejected_readings,
+            ),
+            ("ocpp_dropped_messages", "Messages dropped at the edge", "reason", stats.dropped),
+            ("ocpp_refused_connections", "Handshakes refused", "status", stats.refused_connections),
+        ):
+            family = CounterMetricFamily(f"{PREFIX}_{name}", doc, labels=[label])
+            for key, value in sorted(counts.items()):
+                family.add_metric([key], value)
+            yield family
+        replaced = CounterMetricFamily(
+            f"{PREFIX}_ocpp_replaced_timestamps", "Implausible charger timestamps replaced"
+        )
+        replaced.add_metric([], stats.replaced_timestamps)
+        lost = CounterMetricFamily(f"{PREFIX}_store_dropped_rows", "Rows the store could not write")
+        lost.add_metric([], ctl.store.dropped_rows)
+        yield from (replaced, lost)
 
     def _loop_metrics(self, labels: list[str], site_id: list[str]) -> Iterator[Any]:
         loop = self.controller.loop

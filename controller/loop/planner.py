@@ -29,12 +29,12 @@ def thread_planner(method: str, time_limit_s: Callable[[], float]) -> Planner:
         limit_s = time_limit_s()
         loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow the loop's own
+            # cancellation when the solve finishes at that instant (the loop never stops).
+            async with asyncio.timeout(limit_s * 2 + 5):
+                return await loop.run_in_executor(
                     None, lambda: optimizer.plan(problem, method=method, time_limit_s=limit_s)
-                ),
-                timeout=limit_s * 2 + 5,
-            )
+                )
         except Exception as exc:
             raise PlannerFailed(f"{method}: {type(exc).__name__}: {exc}") from exc
 

@@ -8,10 +8,12 @@ synchronously (cached validators), and records every frame in and out for the au
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import json
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,6 +30,7 @@ from ocpp.messages import Call, CallError, CallResult, MessageType, get_validato
 from ocpp.v16 import ChargePoint as V16ChargePoint
 from ocpp.v16.enums import Action
 
+from controller.ocpp.edge import EdgeStats
 from controller.ocpp.errors import SCHEMA_ERROR_CODES, CallErrorReply
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,9 @@ log = logging.getLogger(__name__)
 ocpp.messages.ASYNC_VALIDATION = False
 
 _KNOWN_V16_ACTIONS = frozenset(a.value for a in Action)
+MAX_DEPTH = 16  # the deepest OCPP 1.6 payload (SetChargingProfile) nests 6 levels
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1  # OCPP integers are 32-bit (and so are our columns)
+_CALL_START = re.compile(r"^\s*\[\s*2\s*,")
 _UNIQUE_ID = re.compile(r'^\s*\[\s*\d+\s*,\s*"([^"]{1,36})"')
 
 FrameSink = Callable[[str, str], None]  # (direction "in"/"out", frame)
@@ -51,10 +57,13 @@ class ProtocolChargePoint(V16ChargePoint):
         *,
         response_timeout_s: float,
         frame_sink: FrameSink | None = None,
+        stats: EdgeStats | None = None,
     ) -> None:
         super().__init__(charger_id, connection, response_timeout=response_timeout_s, logger=log)
         self._frame_sink = frame_sink
         self._post_response: list[Callable[[], Awaitable[None]]] = []
+        self.stats = stats if stats is not None else EdgeStats()
+        self._awaited_id: str | None = None  # the unique id of our CALL in flight
 
     def after_response(self, job: Callable[[], Awaitable[None]]) -> None:
         """Run ``job`` once the current answer is on the wire (e.g. configure after boot)."""
@@ -78,7 +87,12 @@ class ProtocolChargePoint(V16ChargePoint):
         try:
             msg = _unpack(raw_msg)
         except CallErrorReply as error:
-            log.warning("%s: bad frame answered with %s: %.200s", self.id, error.code, raw_msg)
+            log.warning("%s: bad frame answered with %s: %.200r", self.id, error.code, raw_msg)
+            await self._send_error(_guess_unique_id(raw_msg), error)
+            return
+        except Exception:  # never close the connection over one frame
+            log.exception("%s: frame could not be unpacked: %.200r", self.id, raw_msg)
+            error = CallErrorReply("InternalError", "the frame could not be processed")
             await self._send_error(_guess_unique_id(raw_msg), error)
             return
         if msg.message_type_id == MessageType.Call:
@@ -93,14 +107,45 @@ class ProtocolChargePoint(V16ChargePoint):
                     error.description,
                 )
                 await self._send_error(msg.unique_id, error)
-            except Exception as exc:
+            except Exception:
+                # The description goes to the charger: no exception text (it may hold SQL).
                 log.exception("%s: handler for %s failed", self.id, msg.action)
-                await self._send_error(msg.unique_id, CallErrorReply("InternalError", str(exc)))
+                error = CallErrorReply("InternalError", f"{msg.action} could not be processed")
+                await self._send_error(msg.unique_id, error)
             jobs, self._post_response = self._post_response, []
             for job in jobs:
                 await job()
-        else:
+        elif msg.unique_id == self._awaited_id:
             self._response_queue.put_nowait(msg)
+        else:
+            # Queued, it would be read (and logged in full) by the next call: drop it here.
+            if self.stats.drop("unsolicited_reply"):
+                count = self.stats.dropped["unsolicited_reply"]
+                log.warning("%s: unsolicited reply dropped (%d so far)", self.id, count)
+
+    async def refuse_flood(self, raw_msg: str | bytes) -> None:
+        """Answer a CALL over the message rate with a short error; drop anything else."""
+        if self.stats.drop("rate_limited"):
+            count = self.stats.dropped["rate_limited"]
+            log.warning("%s: over the message rate (%d refused so far)", self.id, count)
+        text = raw_msg.decode("utf-8", "replace") if isinstance(raw_msg, bytes) else raw_msg
+        if _CALL_START.match(text):
+            error = CallErrorReply("GenericError", "too many messages: slow down")
+            await self._send_error(_guess_unique_id(text), error)
+
+    async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:  # noqa: ASYNC109
+        """The reply to our CALL ``unique_id``; only that reply is ever queued (no recursion)."""
+        self._awaited_id = unique_id
+        try:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation that
+            # arrives with the answer, and a control loop being stopped would then run on.
+            async with asyncio.timeout(timeout):
+                while True:
+                    response = await self._response_queue.get()
+                    if response.unique_id == unique_id:
+                        return response
+        finally:
+            self._awaited_id = None
 
     async def _dispatch(self, msg: Call) -> None:
         handlers = self.route_map.get(msg.action)
@@ -111,6 +156,7 @@ class ProtocolChargePoint(V16ChargePoint):
         if not isinstance(msg.payload, dict):
             raise CallErrorReply("FormationViolation", "the payload must be a JSON object")
         _validate(msg)
+        _check_values(msg.payload, "")
         handler = handlers["_on_action"]
         kwargs = _snake_case_keys(msg.payload)
         if _wants_unique_id(handler):
@@ -131,17 +177,25 @@ class ProtocolChargePoint(V16ChargePoint):
         await self._send(frame.to_json())
 
 
+def _no_constant(name: str) -> Any:
+    raise CallErrorReply("FormationViolation", f"{name} is not a JSON number")
+
+
 def _unpack(raw: str) -> Call | CallResult | CallError:
     try:
-        frame = json.loads(raw)
+        frame = json.loads(raw, parse_constant=_no_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CallErrorReply("FormationViolation", f"not valid JSON: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise CallErrorReply("FormationViolation", "JSON nested too deeply") from exc
+    if _depth(frame) > MAX_DEPTH:
+        raise CallErrorReply("FormationViolation", f"JSON nested deeper than {MAX_DEPTH} levels")
     if not isinstance(frame, list) or not frame:
         raise CallErrorReply("FormationViolation", "an OCPP-J frame is a JSON array")
     kind = frame[0]
     shapes = {2: (Call, 4), 3: (CallResult, 3), 4: (CallError, (4, 5))}
-    if kind not in shapes:
-        raise CallErrorReply("FormationViolation", f"unknown MessageTypeId {kind!r}")
+    if type(kind) is not int or kind not in shapes:
+        raise CallErrorReply("FormationViolation", f"unknown MessageTypeId {kind!r:.40}")
     cls, length = shapes[kind]
     lengths = length if isinstance(length, tuple) else (length,)
     if len(frame) not in lengths or not isinstance(frame[1], str):
@@ -149,6 +203,45 @@ def _unpack(raw: str) -> Call | CallResult | CallError:
     if kind == 2 and not isinstance(frame[2], str):
         raise CallErrorReply("FormationViolation", "the action must be a string")
     return cls(*frame[1:])
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+def _check_values(value: Any, where: str) -> None:
+    """What the schemas leave open: 32-bit integers, finite numbers, text the store can hold."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_values(item, f"{where}/{key}" if where else key)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_values(item, f"{where}/{i}")
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if not INT32_MIN <= value <= INT32_MAX:
+            raise CallErrorReply("PropertyConstraintViolation", f"{where}: integer out of range")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise CallErrorReply("PropertyConstraintViolation", f"{where}: not a finite number")
+    elif isinstance(value, str):
+        if "\x00" in value:
+            raise CallErrorReply("PropertyConstraintViolation", f"{where}: NUL in text")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise CallErrorReply("PropertyConstraintViolation", f"{where}: not UTF-8") from exc
 
 
 def _validate(msg: Call) -> None:

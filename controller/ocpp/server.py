@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -20,10 +18,11 @@ from websockets.http11 import Request, Response
 from controller.authorization import Authorizer
 from controller.clock import Clock
 from controller.config import SiteConfig
+from controller.ocpp.edge import EdgeStats
 from controller.ocpp.errors import ChargerOffline, ChargerRequestError
+from controller.ocpp.gate import Gate, HandshakeRefused
 from controller.ocpp.outbound import ChargerRequests
 from controller.ocpp.v16_handlers import CentralChargePoint
-from controller.security import SecretVerifier
 from controller.site import Capabilities, SessionState, SiteState
 from controller.store import AsyncStore, ocpp_messages
 
@@ -58,7 +57,8 @@ class CentralSystem:
         self.connections: dict[str, CentralChargePoint] = {}
         self.data_transfer_handlers: dict[str, DataTransferHandler] = {}
         self.ready_listeners: list[ReadyListener] = []
-        self._verifier = SecretVerifier()
+        self.gate = Gate(config.ocpp.limits)
+        self.stats = EdgeStats()
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.port: int | None = None
@@ -104,10 +104,17 @@ class CentralSystem:
             ssl=ssl_context,
             ping_interval=60,
             ping_timeout=60,
-            max_size=2**20,
+            max_size=ocpp_cfg.limits.max_frame_bytes,
             compression=None,
         )
         self.port = next(iter(self._server.sockets)).getsockname()[1]
+        for warning in self.config.security_warnings():
+            log.warning("security: %s", warning)
+        if ssl_context is None and not any(c.password_hash for c in self.config.chargers):
+            log.warning(
+                "security: no TLS and no charger passwords (a lab set-up): anyone who can "
+                "reach this port can act as any listed charger"
+            )
         self._spawn(self._watchdog(), "ocpp-watchdog")
         scheme = "wss" if ssl_context else "ws"
         log.info(
@@ -146,13 +153,34 @@ class CentralSystem:
             return None
         return charger_id
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        try:
+            return await self._admit(connection, request)
+        except HandshakeRefused as refused:
+            self.stats.refused_connections[str(refused.status)] += 1
+            log.warning(
+                "%.48s: connection from %s refused: %s",
+                self._charger_id_from_path(request.path),
+                _source(connection),
+                refused.reason,
+            )
+            response = connection.respond(HTTPStatus(refused.status), refused.reason + "\n")
+            if refused.status == HTTPStatus.UNAUTHORIZED:
+                response.headers["WWW-Authenticate"] = 'Basic realm="sitecharge"'
+            if refused.retry_after_s is not None:
+                response.headers["Retry-After"] = str(max(1, round(refused.retry_after_s)))
+            return response
+
+    async def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
         charger_id = self._charger_id_from_path(request.path)
         if charger_id is None:
             return connection.respond(
                 HTTPStatus.NOT_FOUND,
                 f"no charge point at {request.path}: use {self.config.ocpp.path_prefix}/<id>\n",
             )
+        self.gate.check_capacity(_source(connection))
         offered = [
             p.strip()
             for value in request.headers.get_all("Sec-WebSocket-Protocol")
@@ -167,27 +195,26 @@ class CentralSystem:
         if configured is None and not self.config.ocpp.allow_unknown_chargers:
             log.warning("%s: connection refused: unknown charge point id", charger_id)
             return connection.respond(HTTPStatus.NOT_FOUND, f"unknown charge point {charger_id}\n")
+        if configured is None and charger_id not in self.site.chargers:
+            unlisted = len(self.site.chargers) - len(self.config.chargers)
+            if unlisted >= self.config.ocpp.limits.max_unknown_chargers:
+                raise HandshakeRefused(503, "no room for more unlisted chargers", 300)
         if configured is not None and configured.password_hash:
-            if not self._basic_auth_ok(request, charger_id, configured.password_hash):
-                log.warning("%s: connection refused: wrong or missing password", charger_id)
-                response = connection.respond(HTTPStatus.UNAUTHORIZED, "authentication failed\n")
-                response.headers["WWW-Authenticate"] = 'Basic realm="sitecharge"'
-                return response
+            await self.gate.authenticate(
+                request.headers, charger_id, configured.password_hash, _source(connection)
+            )
         return None
-
-    def _basic_auth_ok(self, request: Request, charger_id: str, password_hash: str) -> bool:
-        header = request.headers.get("Authorization", "")
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            username, _, password = base64.b64decode(encoded).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        return username == charger_id and self._verifier.verify(password, password_hash)
 
     # connections -------------------------------------------------------------------------
     async def _handle_connection(self, connection: ServerConnection) -> None:
+        source = _source(connection)
+        self.gate.opened(source)
+        try:
+            await self._serve_charger(connection)
+        finally:
+            self.gate.closed(source)
+
+    async def _serve_charger(self, connection: ServerConnection) -> None:
         charger_id = self._charger_id_from_path(connection.request.path)
         assert charger_id is not None  # checked in _process_request
         previous = self.connections.get(charger_id)
@@ -209,6 +236,7 @@ class CentralSystem:
 
     def frame_sink(self, charger_id: str) -> Callable[[str, str], None]:
         def record(direction: str, frame: str) -> None:
+            frame = storable_text(frame)
             self.store.enqueue(
                 ocpp_messages,
                 [
@@ -354,6 +382,27 @@ class CentralSystem:
                     )
             except Exception:
                 log.exception("watchdog: store maintenance failed")
+
+
+def _source(connection: ServerConnection) -> str:
+    address = connection.remote_address
+    return str(address[0]) if address else "?"
+
+
+MAX_STORED_FRAME_CHARS = 65_536  # the audit trail keeps the start of a bigger frame
+
+
+def storable_text(text: str) -> str:
+    """``text`` as both databases store it: no NUL, no lone surrogates (escaped instead)."""
+    if len(text) > MAX_STORED_FRAME_CHARS:
+        text = f"{text[:MAX_STORED_FRAME_CHARS]}...[{len(text)} characters]"
+    if "\x00" in text:
+        text = text.replace("\x00", "\\u0000")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    return text
 
 
 def parse_capabilities(keys: dict[str, str | None]) -> Capabilities:

@@ -13,8 +13,10 @@ from ocpp.routing import on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
-from controller.meter import parse_meter_values, parse_timestamp, summarise
+from controller.meter import Sample, parse_meter_values, parse_timestamp, summarise
+from controller.ocpp.plausible import EdgeChecks
 from controller.ocpp.protocol import ProtocolChargePoint
+from controller.ocpp.rate import TokenBucket
 from controller.site import SessionState
 from controller.store import meter_values
 
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from controller.ocpp.server import CentralSystem
 
 log = logging.getLogger(__name__)
+
+MAX_LEARNT_CONNECTORS = 8  # an unlisted charger's connectors, as the config allows at most
 
 
 class CentralChargePoint(ProtocolChargePoint):
@@ -33,12 +37,33 @@ class CentralChargePoint(ProtocolChargePoint):
             connection,
             response_timeout_s=central.config.ocpp.response_timeout_s,
             frame_sink=central.frame_sink(charger_id),
+            stats=central.stats,
         )
         self.central = central
+        self.checks = EdgeChecks(charger_id, central.config, central.stats)
+        limits = central.config.ocpp.limits
+        self.bucket = TokenBucket(limits.messages_per_charger_per_s, limits.message_burst)
 
     async def route_message(self, raw_msg: str | bytes) -> None:
-        self.central.site.mark_seen(self.id, self.central.clock.now())
+        now = self.central.clock.now()
+        self.central.site.mark_seen(self.id, now)
+        if not self.bucket.take(now):  # on the controller's clock: replay is not throttled
+            await self.refuse_flood(raw_msg)
+            return
         await super().route_message(raw_msg)
+
+    def _max_connector(self) -> int:
+        configured = self.central.config.charger(self.id)
+        return configured.connectors if configured is not None else MAX_LEARNT_CONNECTORS
+
+    def _has_connector(self, connector_id: int) -> bool:
+        """A connector the charger has: listed in the config, or reported by the charger."""
+        if not 1 <= connector_id <= self._max_connector():
+            return False
+        if self.central.config.charger(self.id) is not None:
+            return True
+        state = self.central.site.chargers.get(self.id)
+        return state is not None and connector_id in state.connectors
 
     def _now_iso(self) -> str:
         return self.central.clock.now().isoformat().replace("+00:00", "Z")
@@ -87,6 +112,9 @@ class CentralChargePoint(ProtocolChargePoint):
     def on_status_notification(
         self, connector_id: int, error_code: str, status: str, **kwargs: Any
     ) -> call_result.StatusNotification:
+        if not 0 <= connector_id <= self._max_connector():
+            log.warning("%s: StatusNotification for unknown connector %d", self.id, connector_id)
+            return call_result.StatusNotification()
         state = self.central.site.charger(self.id)
         self.central.site.learn_connector(self.id, connector_id)
         connector = state.connector(connector_id)
@@ -111,9 +139,14 @@ class CentralChargePoint(ProtocolChargePoint):
         self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **kwargs: Any
     ) -> call_result.StartTransaction:
         central = self.central
-        start_utc = parse_timestamp(timestamp, "timestamp")
-        info = central.authorizer.id_tag_info(id_tag, central.clock.now())
-        stale = central.site.session_on(self.id, connector_id)
+        now = central.clock.now()
+        start_utc = self.checks.timestamp(parse_timestamp(timestamp, "timestamp"), now, "timestamp")
+        info = central.authorizer.id_tag_info(id_tag, now)
+        if not self._has_connector(connector_id):  # it would stay open for ever
+            log.warning("%s: StartTransaction on unknown connector %d", self.id, connector_id)
+            info = {"status": "Invalid"}
+        known = self._has_connector(connector_id)
+        stale = central.site.session_on(self.id, connector_id) if known else None
         if stale is not None:
             # The charger lost the old transaction (a reboot mid-session): close it here too.
             log.warning(
@@ -158,7 +191,7 @@ class CentralChargePoint(ProtocolChargePoint):
                 central.store.store.update_session,
                 transaction_id,
                 stop_utc=start_utc,
-                stop_reason="DeAuthorized",
+                stop_reason="DeAuthorized" if known else "UnknownConnector",
             )
         return call_result.StartTransaction(transaction_id=transaction_id, id_tag_info=info)
 
@@ -167,7 +200,8 @@ class CentralChargePoint(ProtocolChargePoint):
         self, meter_stop: int, timestamp: str, transaction_id: int, **kwargs: Any
     ) -> call_result.StopTransaction:
         central = self.central
-        stop_utc = parse_timestamp(timestamp, "timestamp")
+        now = central.clock.now()
+        stop_utc = self.checks.timestamp(parse_timestamp(timestamp, "timestamp"), now, "timestamp")
         id_tag = kwargs.get("id_tag")
         info = central.authorizer.id_tag_info(id_tag, central.clock.now()) if id_tag else None
         session = central.site.sessions.get(transaction_id)
@@ -179,8 +213,8 @@ class CentralChargePoint(ProtocolChargePoint):
                     "%s: StopTransaction for unknown transaction %d", self.id, transaction_id
                 )
             return call_result.StopTransaction(id_tag_info=info)
-        samples = parse_meter_values(kwargs.get("transaction_data") or [])
-        self._record_samples(session.connector_id, transaction_id, samples)
+        samples = self.checks.samples(parse_meter_values(kwargs.get("transaction_data") or []), now)
+        await self._record_samples(session.connector_id, transaction_id, samples)
         reading = summarise(samples)
         if reading is not None:
             central.site.apply_reading(session, reading, central.voltage_v(self.id))
@@ -193,17 +227,17 @@ class CentralChargePoint(ProtocolChargePoint):
         return call_result.StopTransaction(id_tag_info=info)
 
     @on(Action.meter_values)
-    def on_meter_values(
+    async def on_meter_values(
         self, connector_id: int, meter_value: list[dict[str, Any]], **kwargs: Any
     ) -> call_result.MeterValues:
         central = self.central
-        samples = parse_meter_values(meter_value)
-        configured = central.config.charger(self.id)
-        if configured is not None and connector_id > configured.connectors:
+        samples = self.checks.samples(parse_meter_values(meter_value), central.clock.now())
+        if not 0 <= connector_id <= self._max_connector():
             log.warning("%s: MeterValues for unknown connector %d ignored", self.id, connector_id)
             return call_result.MeterValues()
         transaction_id = kwargs.get("transaction_id")
-        self._record_samples(connector_id, transaction_id, samples)
+        # Durable before confirmed: a charger drops what we confirm, so a crash must not.
+        await self._record_samples(connector_id, transaction_id, samples)
         reading = summarise(samples)
         if reading is None:
             return call_result.MeterValues()
@@ -245,8 +279,12 @@ class CentralChargePoint(ProtocolChargePoint):
         self.central.site.charger(self.id).diagnostics_status = status
         return call_result.DiagnosticsStatusNotification()
 
-    def _record_samples(self, connector_id: int, transaction_id: int | None, samples: list) -> None:
-        self.central.store.enqueue(
+    async def _record_samples(
+        self, connector_id: int, transaction_id: int | None, samples: list[Sample]
+    ) -> None:
+        if not samples:
+            return
+        await self.central.store.write(
             meter_values,
             (
                 {

@@ -26,8 +26,8 @@ from typing import Any
 from tqdm import tqdm
 
 from controller.app import SiteController
-from controller.loop.planner import inline_planner
 from controller.config import SiteConfig
+from controller.loop.planner import inline_planner
 from controller.replay.result import ReplayResult, build_result
 from controller.replay.sessions import ReplayInputError, ReplaySession, to_sim_sessions
 from controller.stepped import StepClock, run_stepped

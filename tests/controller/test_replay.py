@@ -73,7 +73,8 @@ SESSIONS = """arrival,departure,energy_kwh,max_power_kw,charger_id,id_tag
 2026-06-15T08:30:00+02:00,2026-06-15T10:30:00+02:00,12,,A4,
 """
 
-#: an operator cap 08:40–09:25 local (06:40–07:25 UTC), while every car charges, put in as the operator API would
+#: an operator cap 08:40–09:25 local (06:40–07:25 UTC) while every car charges, put in as the
+#: operator API would
 CAP = LimitEntry(
     "test-cap",
     "operator",
