@@ -10,6 +10,7 @@ from controller.clock import Clock, RealClock
 from controller.config import ConfigError, SiteConfig
 from controller.cycle import ControlLoop
 from controller.dr import DrConfigError, start_dr_sources, stop_dr_sources, validate_dr_config
+from controller.history import HistorySampler
 from controller.limit_book import LimitBook
 from controller.ocpp.server import CentralSystem
 from controller.pricing import PriceSource
@@ -50,6 +51,11 @@ class SiteController:
             if control
             else None
         )
+        self.history = HistorySampler(
+            self,
+            sample_s=config.history.sample_s,
+            retention_days=config.history.retention_days,
+        )
         self.dr_sources: list[Any] = []
         self.api_port: int | None = None
         self._api: tuple[Any, Any] | None = None
@@ -78,6 +84,7 @@ class SiteController:
                 )
                 self._scheduler.start()
             self.loop.trigger("start")
+        await self.history.start()
         if self.config.api.enabled:
             try:
                 server, task, self.api_port = await start_api(self)
@@ -100,6 +107,7 @@ class SiteController:
             self._api = None
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
+        await self.history.stop()
         if self.loop is not None:
             await self.loop.stop()
         await self.central.stop()

@@ -157,6 +157,17 @@ class ApiSection(_Strict):
     port: int = Field(default=8080, ge=0, le=65535)
     enabled: bool = True
     tokens: tuple[ApiToken, ...] = ()
+    # The live page: anonymous read-only viewing (a trusted network only), and how often its
+    # event stream looks for changes [s].
+    anonymous_read: bool = False
+    push_s: float = Field(default=1.0, gt=0, le=60)
+
+
+class HistorySection(_Strict):
+    """Site power, limit and price sampled for the page and ``GET /history``."""
+
+    sample_s: float = Field(default=60.0, ge=0.1, le=3600, description="one sample every [s]")
+    retention_days: float = Field(default=90.0, gt=0)
 
 
 class SiteConfig(_Strict):
@@ -168,6 +179,7 @@ class SiteConfig(_Strict):
     circuits: tuple[CircuitConfig, ...] = ()
     control: ControlSection = ControlSection()
     api: ApiSection = ApiSection()
+    history: HistorySection = HistorySection()
     tariff: dict[str, Any] = Field(default_factory=lambda: {"type": "flat", "price_per_kwh": 0.30})
     dr: dict[str, Any] = Field(default_factory=dict)
     base_dir: Annotated[Path, Field(exclude=True)] = Path()

@@ -11,10 +11,17 @@ from typing import Any
 
 from fastapi import FastAPI, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 
-from controller.api import routes_caps, routes_control, routes_dr, routes_read
+from controller.api import (
+    routes_caps,
+    routes_control,
+    routes_dr,
+    routes_history,
+    routes_read,
+)
 from controller.api.auth import Reader, TokenBook
 from controller.api.deps import Ctl
 from controller.api.errors import (
@@ -26,13 +33,15 @@ from controller.api.errors import (
     validation_error_handler,
 )
 from controller.api.metrics import build_registry
+from controller.api.page import mount_page
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Operator API of a sitecharge controller.
 
-Every request except `/openapi.json` and `/docs` needs `Authorization: Bearer <token>`;
+The live operator page is at `/`. Every request except `/`, its `/static` files,
+`/page/config`, `/openapi.json` and `/docs` needs `Authorization: Bearer <token>`;
 the config's `[api] tokens` hold the tokens' hashes and roles:
 **viewer** reads everything, **operator** also sets caps, session overrides and re-plans,
 **utility** sends demand-response events and reads those and `/site`.
@@ -43,7 +52,8 @@ through the control loop.
 
 
 def create_app(controller: Any) -> FastAPI:
-    app = FastAPI(
+    # Swagger UI's files come with fastapi-offline: /docs works without internet.
+    app: FastAPI = FastAPIOffline(
         title=f"sitecharge: {controller.config.site.name or controller.config.site.id}",
         description=DESCRIPTION,
         version="1",
@@ -58,8 +68,9 @@ def create_app(controller: Any) -> FastAPI:
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(HTTPException, http_error_handler)
-    for module in (routes_read, routes_caps, routes_dr, routes_control):
+    for module in (routes_read, routes_caps, routes_dr, routes_control, routes_history):
         app.include_router(module.router)
+    mount_page(app, controller)
 
     @app.get(
         "/metrics",

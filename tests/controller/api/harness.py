@@ -70,7 +70,7 @@ async def serving(tmp_path: Path, *, control: bool = True, **sections: Any):
     sections.setdefault("control", {"debounce_s": 0.0})
     # The test starts the API itself (enabled = false keeps a controller that starts its own
     # API from binding the config's port as well).
-    api = {"tokens": tokens, "enabled": False, "port": 0}
+    api = {"tokens": tokens, "enabled": False, "port": 0, **sections.pop("api", {})}
     config = site_config(f"sqlite:///{tmp_path / 'api.db'}", api=api, **sections)
     async with running(config, control=control, method="edf") as ctl:
         server, task, port = await start_api(ctl, "127.0.0.1", 0)
