@@ -7,6 +7,7 @@ fall back to a default.
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -170,6 +171,21 @@ class HistorySection(_Strict):
     retention_days: float = Field(default=90.0, gt=0)
 
 
+class LoggingSection(_Strict):
+    """Log format and per-logger levels: ``levels = {"controller.ocpp" = "DEBUG"}``."""
+
+    format: Literal["text", "json"] | None = None  # None: the command line's --log-format
+    levels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, level in value.items():
+            if not isinstance(logging.getLevelName(level.upper()), int):
+                raise ValueError(f"{name}: unknown log level {level!r} (DEBUG, INFO, WARNING, ...)")
+        return value
+
+
 class SiteConfig(_Strict):
     site: SiteSection
     ocpp: OcppSection = OcppSection()
@@ -180,6 +196,7 @@ class SiteConfig(_Strict):
     control: ControlSection = ControlSection()
     api: ApiSection = ApiSection()
     history: HistorySection = HistorySection()
+    logging: LoggingSection = LoggingSection()
     tariff: dict[str, Any] = Field(default_factory=lambda: {"type": "flat", "price_per_kwh": 0.30})
     dr: dict[str, Any] = Field(default_factory=dict)
     base_dir: Annotated[Path, Field(exclude=True)] = Path()

@@ -51,29 +51,32 @@ class SiteCollector(Collector):
         yield gauge("sessions", "Open sessions", len(site.sessions))
 
         power = GaugeMetricFamily(
-            f"{PREFIX}_charger_power_kw", "Measured power per charger [kW]", labels=["charger"]
+            f"{PREFIX}_charger_power_kw",
+            "Measured power per charger [kW]",
+            labels=["site", "charger"],
         )
         online = GaugeMetricFamily(
-            f"{PREFIX}_charger_online", "1 if the charger is connected", labels=["charger"]
+            f"{PREFIX}_charger_online", "1 if the charger is connected", labels=["site", "charger"]
         )
         flagged = GaugeMetricFamily(
             f"{PREFIX}_charger_non_compliant",
             "1 if the charger draws more than assigned",
-            labels=["charger"],
+            labels=["site", "charger"],
         )
         controllable = GaugeMetricFamily(
             f"{PREFIX}_charger_controllable",
             "1 if the charger accepts charging profiles",
-            labels=["charger"],
+            labels=["site", "charger"],
         )
         for charger_id, state in sorted(site.chargers.items()):
             drawn = sum(
                 s.power_kw or 0.0 for s in site.sessions.values() if s.charger_id == charger_id
             )
-            power.add_metric([charger_id], drawn)
-            online.add_metric([charger_id], float(state.online))
-            flagged.add_metric([charger_id], float(state.non_compliant))
-            controllable.add_metric([charger_id], float(state.controllable))
+            key = [config.site.id, charger_id]
+            power.add_metric(key, drawn)
+            online.add_metric(key, float(state.online))
+            flagged.add_metric(key, float(state.non_compliant))
+            controllable.add_metric(key, float(state.controllable))
         yield from (power, online, flagged, controllable)
         yield gauge(
             "non_compliant_chargers",
