@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import timedelta
+from pathlib import Path
 
 from ocpp.v16 import call
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from controller.history import prune_history
@@ -197,3 +200,17 @@ async def test_dr_sources_state(tmp_path):
     async with serving(tmp_path) as api:
         assert (await api.client.get("/dr", headers=VIEWER)).json() == []
         assert (await api.client.get("/dr", headers=UTILITY)).status_code == 200
+
+
+async def test_grafana_example_uses_only_metrics_the_controller_exports(tmp_path):
+    dashboard = json.loads(
+        (Path(__file__).parents[3] / "examples" / "grafana-dashboard.json").read_text()
+    )
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {name for e in exprs for name in re.findall(r"sitecharge_\w+", e)}
+    assert all('site="$site"' in e for e in exprs)
+    async with serving(tmp_path) as api, charging_session(api):
+        await api.cycle_for("session_started")  # a plan exists, so the plan_* gauges are there
+        text = (await api.client.get("/metrics", headers=VIEWER)).text
+    exported = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+    assert used and used <= exported, used - exported
