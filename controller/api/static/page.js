@@ -215,7 +215,7 @@ function renderChargers(chargers) {
     row.dataset.charger = c.id;
     cell(row, c.id + (c.vendor ? " · " + c.vendor + " " + (c.model || "") : ""));
     cell(row, c.online ? "online" : "offline", c.online ? "ok" : "bad");
-    cell(row, c.connectors.map((k) => k.connector_id + ": " + k.status + (k.error_code && k.error_code !== "NoError" ? " (" + k.error_code + ")" : "") + (k.transaction_id ? " · tx " + k.transaction_id : "")).join(", "));
+    cell(row, c.connectors.filter((k) => k.connector_id > 0 || c.connectors.length === 1).map((k) => k.connector_id + ": " + k.status + (k.error_code && k.error_code !== "NoError" ? " (" + k.error_code + ")" : "") + (k.transaction_id ? " · tx " + k.transaction_id : "")).join(", "));
     cell(row, kw(c.power_kw) + " / " + kw(c.assigned_kw), "num");
     if (!c.controllable) cell(row, "uncontrollable: " + (c.uncontrollable_reason || "?"), "bad");
     else if (c.non_compliant) cell(row, "non-compliant: draws above its assigned limit", "warn");
