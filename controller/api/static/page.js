@@ -239,7 +239,8 @@ function renderSessions(sessions) {
     cell(row, s.soc_percent === null ? "–" : s.soc_percent.toFixed(0) + " %");
     const source = s.overrides && s.overrides.departure ? " (operator)" : s.departure_utc ? " (default)" : "";
     cell(row, when(s.departure_utc) + source);
-    cell(row, s.planned_energy_kwh === null ? (s.planned ? "–" : "not planned") : "+" + s.planned_energy_kwh.toFixed(1) + " kWh by departure");
+    const finish = s.planned_finish_utc ? ", done " + when(s.planned_finish_utc) : "";
+    cell(row, s.planned_energy_kwh === null ? (s.planned ? "–" : "not planned") : "+" + s.planned_energy_kwh.toFixed(1) + " kWh" + finish);
     const form = document.createElement("span");
     form.className = "row";
     const energy = Object.assign(document.createElement("input"), { type: "number", min: "0", step: "0.5", placeholder: "kWh", title: "energy wanted in total [kWh]" });

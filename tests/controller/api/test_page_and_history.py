@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from ocpp.v16 import call
@@ -212,5 +212,13 @@ async def test_grafana_example_uses_only_metrics_the_controller_exports(tmp_path
     async with serving(tmp_path) as api, charging_session(api):
         await api.cycle_for("session_started")  # a plan exists, so the plan_* gauges are there
         text = (await api.client.get("/metrics", headers=VIEWER)).text
+        (session,) = (await api.client.get("/sessions", headers=VIEWER)).json()
+    # the page shows when the plan finishes each session: before its departure
+    assert session["planned_energy_kwh"] > 0
+    finish, departure = (
+        datetime.fromisoformat(session[k].replace("Z", "+00:00"))
+        for k in ("planned_finish_utc", "departure_utc")
+    )
+    assert finish <= departure
     exported = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
     assert used and used <= exported, used - exported
