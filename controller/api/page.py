@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -22,13 +23,7 @@ from pydantic import BaseModel
 
 from controller.api.auth import AnyRole, Reader
 from controller.api.deps import Ctl
-from controller.api.views import (
-    charger_views,
-    limits_view,
-    plan_view,
-    session_views,
-    site_view,
-)
+from controller.api.views import charger_views, limits_view, session_views, site_view
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +116,11 @@ async def _stream(
     yield f"retry: {int(push_s * 2000)}\n\n"
     while not changes.closing and not await request.is_disconnected():
         state = page_state(ctl)
-        now = state["site"].pop("now_utc")
+        # compared without the clock readings: a state is sent when something else changed
+        now, limits_now = state["site"].pop("now_utc"), state["limits"].pop("now_utc")
         body = json.dumps(state, separators=(",", ":"))
         if body != last_body:
-            state["site"]["now_utc"] = now
+            state["site"]["now_utc"], state["limits"]["now_utc"] = now, limits_now
             yield f"event: state\ndata: {json.dumps(state, separators=(',', ':'))}\n\n"
             last_body, last_sent = body, loop.time()
         elif loop.time() - last_sent >= KEEPALIVE_S:
@@ -135,34 +131,50 @@ async def _stream(
 
 def page_state(ctl: Any) -> dict[str, Any]:
     """Everything the page shows, JSON-ready; the plan condensed to one row per slot."""
-    plan = plan_view(ctl)
     history = getattr(ctl, "history", None)
-    dr_sources = [s.status() for s in getattr(ctl, "dr_sources", [])]
     return {
         "site": site_view(ctl).model_dump(mode="json"),
         "cost_today": history.cost_today() if history is not None else None,
         "chargers": [c.model_dump(mode="json") for c in charger_views(ctl)],
         "sessions": [s.model_dump(mode="json") for s in session_views(ctl)],
         "limits": limits_view(ctl, hours=48.0, kinds=None).model_dump(mode="json"),
-        "dr": dr_sources,
-        "plan": None
-        if plan is None
-        else {
-            "at_utc": plan.at_utc.isoformat(),
-            "method": plan.method,
-            "status": plan.status,
-            "reason": plan.reason,
-            # [start s, end s, limit kW, planned site kW, price per kWh, limit source]
-            "slots": [
-                [
-                    s.start_utc.timestamp(),
-                    s.end_utc.timestamp(),
-                    round(s.limit_kw, 3),
-                    round(s.site_kw, 3),
-                    s.price_per_kwh,
-                    s.limit_source,
-                ]
-                for s in plan.slots
-            ],
-        },
+        "dr": [source.status() for source in getattr(ctl, "dr_sources", [])],
+        "plan": plan_summary(ctl),
+    }
+
+
+def plan_summary(ctl: Any) -> dict[str, Any] | None:
+    """The last plan's site totals per slot (not per EV: the page draws the site)."""
+    state = ctl.loop.state if ctl.loop is not None else None
+    if state is None or state.plan is None or state.snapshot is None:
+        return None
+    plan, grid = state.plan, state.snapshot.grid
+    n = plan.n_slots
+    site_kw = plan.power_kw.sum(axis=0) if len(plan.ev_ids) else np.zeros(n)
+    base = state.problem.base_load_kw if state.problem is not None else None
+    if base is not None:
+        site_kw = site_kw + base[:n]
+    limits = state.limits.limit_kw if state.limits is not None else state.problem.site_limit_kw
+    sources = state.limits.source if state.limits is not None else ("grid",) * n
+    problem_prices = state.problem.price_per_kwh if state.problem is not None else None
+    prices = state.prices_per_kwh if state.prices_per_kwh is not None else problem_prices
+    record = state.history[-1] if state.history else None
+    starts, ends = grid.starts_utc(), grid.ends_utc()
+    return {
+        "at_utc": (record.at_utc if record else plan.start_utc).isoformat(),
+        "method": plan.method,
+        "status": plan.status,
+        "reason": plan.reason,
+        # [start s, end s, limit kW, planned site kW, price per kWh, limit source]
+        "slots": [
+            [
+                starts[i].timestamp(),
+                ends[i].timestamp(),
+                round(float(limits[i]), 3),
+                round(float(site_kw[i]), 3),
+                float(prices[i]) if prices is not None else None,
+                sources[i],
+            ]
+            for i in range(n)
+        ],
     }

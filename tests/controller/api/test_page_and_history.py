@@ -9,6 +9,7 @@ import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from ocpp.v16 import call
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
@@ -53,6 +54,10 @@ async def test_docs_are_served_from_the_package(tmp_path):
             assert answer.status_code == 200 and len(answer.content) > 10_000
 
 
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 async def _next_state(lines, timeout_s: float = 10.0) -> dict:
     async def read() -> dict:
         event = None
@@ -84,6 +89,20 @@ async def test_event_stream_sends_the_state_and_follows_a_cap(tmp_path):
                 state = await _next_state(lines)
             assert state["site"]["limit_source"] == f"operator:{cap_id}"
             assert [e["id"] for e in state["limits"]["entries"]] == [cap_id]
+            await api.cycle_for(f"limit_changed:{cap_id}")
+            plan = (await client.get("/plan", headers=VIEWER)).json()
+            while state["plan"] is None or _time(state["plan"]["at_utc"]) != _time(plan["at_utc"]):
+                state = await _next_state(lines)
+            # Nothing changes now: the stream stays quiet (keep-alive comments only).
+            with pytest.raises(TimeoutError):
+                await _next_state(lines, timeout_s=2.5)
+        # The page's condensed plan: the site totals, limits and prices of /plan, per slot.
+        rows = [
+            [s["limit_kw"], round(s["site_kw"], 3), s["price_per_kwh"], s["limit_source"]]
+            for s in plan["slots"]
+        ]
+        assert [row[2:] for row in state["plan"]["slots"]] == rows
+        assert rows[0][0] == 60.0 and rows[0][1] > 0
 
 
 async def test_history_is_sampled_kept_and_paginated(tmp_path):
@@ -215,10 +234,7 @@ async def test_grafana_example_uses_only_metrics_the_controller_exports(tmp_path
         (session,) = (await api.client.get("/sessions", headers=VIEWER)).json()
     # the page shows when the plan finishes each session: before its departure
     assert session["planned_energy_kwh"] > 0
-    finish, departure = (
-        datetime.fromisoformat(session[k].replace("Z", "+00:00"))
-        for k in ("planned_finish_utc", "departure_utc")
-    )
+    finish, departure = (_time(session[k]) for k in ("planned_finish_utc", "departure_utc"))
     assert finish <= departure
     exported = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
     assert used and used <= exported, used - exported
