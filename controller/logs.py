@@ -18,9 +18,22 @@ QUIET = ("apscheduler", "websockets", "alembic", "openleadr", "aiohttp.access", 
 FORMATS = ("text", "json")
 
 
-def setup_logging(level: str = "INFO", log_format: str = "text") -> None:
-    """Configure the root logger once, at the command line's start."""
+def setup_logging(level: str = "INFO", log_format: str = "text", *, force: bool = False) -> None:
+    """Configure the root logger at the command line's start.
+
+    Like ``logging.basicConfig``: a root logger that already has handlers someone else set
+    (a test runner, an embedding program) keeps them unless ``force``; handlers of ours are
+    replaced, so the site file can switch the format after the command line set it.
+    """
+    root = logging.getLogger()
+    root.setLevel(_level(level, "--log-level"))
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    foreign = [h for h in root.handlers if not getattr(h, "_sitecharge", False)]
+    if foreign and not force:
+        return
     handler = logging.StreamHandler(sys.stderr)
+    handler._sitecharge = True  # type: ignore[attr-defined]
     if log_format == "json":
         handler.setFormatter(
             JsonFormatter(
@@ -31,13 +44,9 @@ def setup_logging(level: str = "INFO", log_format: str = "text") -> None:
         )
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
-    root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(_level(level, "--log-level"))
-    for name in QUIET:
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def apply_levels(levels: Mapping[str, str]) -> None:

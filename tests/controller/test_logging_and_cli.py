@@ -60,7 +60,7 @@ def test_version():
 
 
 def test_json_lines_and_levels(capsys, restore_logging):
-    setup_logging("INFO", "json")
+    setup_logging("INFO", "json", force=True)  # pytest's own handlers are on the root
     assert all(logging.getLogger(name).level == logging.WARNING for name in QUIET)
     logging.getLogger("apscheduler.executors.default").info("Running job ...")
     logging.getLogger("controller.x").info("cycle %s: %d sessions", "start", 3)
