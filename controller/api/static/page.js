@@ -15,6 +15,7 @@ const page = {
   chart: null,
   stream: null,
   retryMs: 1000,
+  rangeH: 24, // chart: hours back (and ahead, below 24)
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -357,11 +358,21 @@ function drawChart(state) {
   });
 }
 
-// always the last 24 h, and the plan ahead (at least an hour)
+// the last 24 h (or 6 h, 1 h) and the plan ahead (as far, or all of it for 24 h)
 function xRange(_u, _min, max) {
   const now = page.state ? Date.parse(page.state.site.now_utc) / 1000 : Date.now() / 1000;
-  return [now - 24 * 3600, Math.max(max || now, now + 3600)];
+  const span = page.rangeH * 3600;
+  const ahead = Math.max(max || now, now + 3600);
+  return [now - span, page.rangeH >= 24 ? ahead : Math.min(ahead, now + span)];
 }
+
+$("range").addEventListener("click", (event) => {
+  const hours = Number(event.target.dataset.hours);
+  if (!hours) return;
+  page.rangeH = hours;
+  for (const b of $("range").querySelectorAll("button")) b.classList.toggle("on", b === event.target);
+  if (page.chart && page.state) page.chart.setData(chartData(page.state));
+});
 
 function shadeWindows(u) {
   const ctx = u.ctx;

@@ -50,6 +50,11 @@ async def test_page_shows_power_and_limit_and_follows_a_cap(tmp_path):
         session_row = page.locator("#sessions tbody tr").first
         await expect(session_row.locator("td").nth(1)).to_have_text("CP001/1")
         await expect(page.locator("#chart canvas")).to_have_count(1)
+        span_h = "(page.chart.scales.x.max - page.chart.scales.x.min) / 3600"
+        assert await page.evaluate(span_h) >= 24  # the last 24 h and the plan ahead
+        await page.click("#range button[data-hours='6']")
+        assert await page.evaluate(span_h) == pytest.approx(12)  # 6 h back, 6 h ahead
+        await page.click("#range button[data-hours='24']")
         await expect(page.locator("#who")).to_have_text("vera (viewer)")
         await expect(page.locator("#operator")).to_be_hidden()
 
