@@ -45,6 +45,7 @@ The live operator page is at `/`. Every request except `/`, its `/static` files,
 the config's `[api] tokens` hold the tokens' hashes and roles:
 **viewer** reads everything, **operator** also sets caps, session overrides and re-plans,
 **utility** sends demand-response events and reads those and `/site`.
+With `[api] anonymous_read = true` reads need no token (writes still do).
 Times are ISO 8601 with an offset, in and out (naive times are refused). Every change is
 recorded in the audit log with the token's name and the previous value, and takes effect
 through the control loop.

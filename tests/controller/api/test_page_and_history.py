@@ -238,3 +238,22 @@ async def test_grafana_example_uses_only_metrics_the_controller_exports(tmp_path
     assert finish <= departure
     exported = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
     assert used and used <= exported, used - exported
+
+
+async def test_a_restart_resumes_the_last_24_h_and_todays_cost(tmp_path):
+    async with serving(tmp_path, history={"sample_s": 0.1}) as api:
+        async with charging_session(api, power_w=11040):
+            await api.cycle_for("session_started")
+            for _ in range(400):
+                if sum(s.price_per_kwh is not None for s in api.ctl.history.recent) >= 3:
+                    break
+                await asyncio.sleep(0.05)
+        before = list(api.ctl.history.recent)
+    async with serving(tmp_path, history={"sample_s": 3600}) as api:
+        # Restored from the store at start (plus the first sample of this run).
+        restored = list(api.ctl.history.recent)[: len(before)]
+        assert [(s.at_utc, s.measured_kw, s.price_per_kwh) for s in restored] == [
+            (s.at_utc, s.measured_kw, s.price_per_kwh) for s in before
+        ]
+        cost = api.ctl.history.cost_today()
+        assert cost is not None and cost > 0
