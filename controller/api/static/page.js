@@ -227,7 +227,8 @@ function renderChargers(chargers) {
 function renderSessions(sessions) {
   const body = $("sessions").tBodies[0];
   // keep a half-typed override: skip a redraw while one of its fields has the focus
-  if (body.contains(document.activeElement)) return;
+  const focused = document.activeElement;
+  if (focused && focused.tagName === "INPUT" && body.contains(focused)) return;
   body.replaceChildren();
   for (const s of sessions) {
     const row = body.insertRow();
@@ -238,7 +239,7 @@ function renderSessions(sessions) {
     cell(row, s.energy_kwh.toFixed(1) + " kWh" + wanted);
     cell(row, kw(s.power_kw) + " / " + kw(s.assigned_kw), "num");
     cell(row, s.soc_percent === null ? "–" : s.soc_percent.toFixed(0) + " %");
-    const source = s.overrides && s.overrides.departure ? " (operator)" : s.departure_utc ? " (default)" : "";
+    const source = s.overrides && s.overrides.departure_utc ? " (operator)" : s.departure_utc ? " (default)" : "";
     cell(row, when(s.departure_utc) + source);
     const finish = s.planned_finish_utc ? ", done " + when(s.planned_finish_utc) : "";
     cell(row, s.planned_energy_kwh === null ? (s.planned ? "–" : "not planned") : "+" + s.planned_energy_kwh.toFixed(1) + " kWh" + finish);

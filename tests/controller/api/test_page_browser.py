@@ -85,7 +85,7 @@ async def test_page_shows_power_and_limit_and_follows_a_cap(tmp_path):
 async def test_operator_sets_and_cancels_a_cap_from_the_page(tmp_path):
     async with (
         serving(tmp_path) as api,
-        charging_session(api, "CP001", power_w=11040),
+        charging_session(api, "CP001", power_w=11040) as (_cp, tx),
         browser_tab(f"http://127.0.0.1:{api.port}") as tab,
     ):
         page = tab.page
@@ -118,6 +118,21 @@ async def test_operator_sets_and_cancels_a_cap_from_the_page(tmp_path):
             ("permanent.create", "olga"),
             ("permanent.cancel", "olga"),
         }
+
+        # Override what the session needs, then re-plan: the same API, audited.
+        row = page.locator(f"#sessions tr[data-tx='{tx}']")
+        await row.locator("input[placeholder=kWh]").fill("20")
+        await row.locator("input[placeholder=h]").fill("3")
+        await row.locator("button").click()
+        await expect(page.locator("#op-msg")).to_contain_text(f"session {tx} updated")
+        overrides = api.ctl.site.sessions[tx].overrides
+        assert set(overrides) == {"energy_kwh", "departure_utc"}
+        assert overrides["energy_kwh"] == 20.0
+        await expect(row.locator("td").nth(5)).to_contain_text("(operator)")
+        await page.click("#replan")
+        await expect(page.locator("#op-msg")).to_contain_text("re-plan requested (manual:olga")
+        actions = {row["action"] for row in await api.audit(actor="olga")}
+        assert {"session.overrides", "replan"} <= actions
         assert tab.foreign_requests() == []
 
 
