@@ -9,6 +9,7 @@ from controller.api.server import ApiStartError, start_api, stop_api
 from controller.clock import Clock, RealClock
 from controller.config import ConfigError, SiteConfig
 from controller.dr import DrConfigError, start_dr_sources, stop_dr_sources, validate_dr_config
+from controller.history import HistorySampler
 from controller.limit_book import LimitBook
 from controller.loop import ControlLoop
 from controller.loop.planner import Planner
@@ -59,6 +60,11 @@ class SiteController:
             if control
             else None
         )
+        self.history = HistorySampler(
+            self,
+            sample_s=config.history.sample_s,
+            retention_days=config.history.retention_days,
+        )
         self.dr_sources: list[Any] = []
         self.api_port: int | None = None
         self._api: tuple[Any, Any] | None = None
@@ -87,6 +93,7 @@ class SiteController:
                 )
                 self._scheduler.start()
             self.loop.trigger("start")
+        await self.history.start()
         if self.config.api.enabled:
             try:
                 server, task, self.api_port = await start_api(self)
@@ -109,6 +116,7 @@ class SiteController:
             self._api = None
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
+        await self.history.stop()
         if self.loop is not None:
             await self.loop.stop()
         await self.central.stop()

@@ -4,17 +4,31 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 from controller.commands import COMMANDS
+from controller.logs import FORMATS, setup_logging
+
+
+def _version() -> str:
+    try:
+        return version("sitecharge")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sitecharge", description="Smart-charging load management for EV charging sites."
     )
+    parser.add_argument("--version", action="version", version=f"sitecharge {_version()}")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        help="text (default) or json: one object per line; overrides [logging] format",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -30,10 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        setup_logging(args.log_level, args.log_format or "text")
+    except ValueError as exc:
+        parser.error(str(exc))
     result = args.func(args)
     return int(result or 0)
 

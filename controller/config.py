@@ -7,6 +7,7 @@ fall back to a default.
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -195,6 +196,32 @@ class ApiSection(_Strict):
     max_body_bytes: int = Field(default=65_536, ge=1024)
     requests_per_s: float = Field(default=50.0, gt=0, description="per token, else address")
     request_burst: int = Field(default=200, ge=1)
+    # The live page: anonymous read-only viewing (a trusted network only), and how often its
+    # event stream looks for changes [s].
+    anonymous_read: bool = False
+    push_s: float = Field(default=1.0, gt=0, le=60)
+
+
+class HistorySection(_Strict):
+    """Site power, limit and price sampled for the page and ``GET /history``."""
+
+    sample_s: float = Field(default=60.0, ge=0.1, le=3600, description="one sample every [s]")
+    retention_days: float = Field(default=90.0, gt=0)
+
+
+class LoggingSection(_Strict):
+    """Log format and per-logger levels: ``levels = {"controller.ocpp" = "DEBUG"}``."""
+
+    format: Literal["text", "json"] | None = None  # None: the command line's --log-format
+    levels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, level in value.items():
+            if not isinstance(logging.getLevelName(level.upper()), int):
+                raise ValueError(f"{name}: unknown log level {level!r} (DEBUG, INFO, WARNING, ...)")
+        return value
 
 
 class SiteConfig(_Strict):
@@ -206,6 +233,8 @@ class SiteConfig(_Strict):
     circuits: tuple[CircuitConfig, ...] = ()
     control: ControlSection = ControlSection()
     api: ApiSection = ApiSection()
+    history: HistorySection = HistorySection()
+    logging: LoggingSection = LoggingSection()
     tariff: dict[str, Any] = Field(default_factory=lambda: {"type": "flat", "price_per_kwh": 0.30})
     dr: dict[str, Any] = Field(default_factory=dict)
     base_dir: Annotated[Path, Field(exclude=True)] = Path()

@@ -162,6 +162,20 @@ limit_events = Table(
     Column("cancelled_utc", UtcDateTime()),
 )
 
+site_history = Table(
+    "site_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at_utc", UtcDateTime(), nullable=False),
+    Column("measured_kw", Float, nullable=False),
+    Column("ev_kw", Float, nullable=False),
+    Column("limit_kw", Float, nullable=False),
+    Column("limit_source", String(160), nullable=False),
+    Column("planned_kw", Float),
+    Column("price_per_kwh", Float),
+    Index("ix_site_history_time", "at_utc"),
+)
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 

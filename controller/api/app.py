@@ -11,10 +11,17 @@ from typing import Any
 
 from fastapi import FastAPI, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 
-from controller.api import routes_caps, routes_control, routes_dr, routes_read
+from controller.api import (
+    routes_caps,
+    routes_control,
+    routes_dr,
+    routes_history,
+    routes_read,
+)
 from controller.api.auth import Reader, TokenBook
 from controller.api.deps import Ctl
 from controller.api.errors import (
@@ -27,16 +34,19 @@ from controller.api.errors import (
 )
 from controller.api.guard import ApiGuard
 from controller.api.metrics import build_registry
+from controller.api.page import mount_page
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Operator API of a sitecharge controller.
 
-Every request except `/openapi.json` and `/docs` needs `Authorization: Bearer <token>`;
+The live operator page is at `/`. Every request except `/`, its `/static` files,
+`/page/config`, `/openapi.json` and `/docs` needs `Authorization: Bearer <token>`;
 the config's `[api] tokens` hold the tokens' hashes and roles:
 **viewer** reads everything, **operator** also sets caps, session overrides and re-plans,
 **utility** sends demand-response events and reads those and `/site`.
+With `[api] anonymous_read = true` reads need no token (writes still do).
 Times are ISO 8601 with an offset, in and out (naive times are refused). Every change is
 recorded in the audit log with the token's name and the previous value, and takes effect
 through the control loop.
@@ -44,7 +54,8 @@ through the control loop.
 
 
 def create_app(controller: Any) -> FastAPI:
-    app = FastAPI(
+    # Swagger UI's files come with fastapi-offline: /docs works without internet.
+    app: FastAPI = FastAPIOffline(
         title=f"sitecharge: {controller.config.site.name or controller.config.site.id}",
         description=DESCRIPTION,
         version="1",
@@ -59,7 +70,7 @@ def create_app(controller: Any) -> FastAPI:
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(HTTPException, http_error_handler)
-    for module in (routes_read, routes_caps, routes_dr, routes_control):
+    for module in (routes_read, routes_caps, routes_dr, routes_control, routes_history):
         app.include_router(module.router)
     api_cfg = controller.config.api
     app.add_middleware(
@@ -68,6 +79,7 @@ def create_app(controller: Any) -> FastAPI:
         rate_per_s=api_cfg.requests_per_s,
         burst=api_cfg.request_burst,
     )
+    mount_page(app, controller)
 
     @app.get(
         "/metrics",

@@ -68,6 +68,14 @@ def _unauthorized(message: str) -> HTTPException:
     return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
+ANONYMOUS = ApiToken(name="anonymous", role=VIEWER, token_hash="")
+
+
+def _anonymous_read(request: Request) -> bool:
+    """The site file's ``[api] anonymous_read``: read without a token (trusted networks)."""
+    return bool(request.app.state.controller.config.api.anonymous_read)
+
+
 def require(*roles: str) -> Callable[..., Awaitable[ApiToken]]:
     """A dependency that returns the caller's token if its role is one of ``roles``."""
 
@@ -75,6 +83,8 @@ def require(*roles: str) -> Callable[..., Awaitable[ApiToken]]:
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> ApiToken:
+        if credentials is None and VIEWER in roles and _anonymous_read(request):
+            return ANONYMOUS
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise _unauthorized("missing bearer token (Authorization: Bearer <token>)")
         book: TokenBook = request.app.state.tokens

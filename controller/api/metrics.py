@@ -51,29 +51,32 @@ class SiteCollector(Collector):
         yield gauge("sessions", "Open sessions", len(site.sessions))
 
         power = GaugeMetricFamily(
-            f"{PREFIX}_charger_power_kw", "Measured power per charger [kW]", labels=["charger"]
+            f"{PREFIX}_charger_power_kw",
+            "Measured power per charger [kW]",
+            labels=["site", "charger"],
         )
         online = GaugeMetricFamily(
-            f"{PREFIX}_charger_online", "1 if the charger is connected", labels=["charger"]
+            f"{PREFIX}_charger_online", "1 if the charger is connected", labels=["site", "charger"]
         )
         flagged = GaugeMetricFamily(
             f"{PREFIX}_charger_non_compliant",
             "1 if the charger draws more than assigned",
-            labels=["charger"],
+            labels=["site", "charger"],
         )
         controllable = GaugeMetricFamily(
             f"{PREFIX}_charger_controllable",
             "1 if the charger accepts charging profiles",
-            labels=["charger"],
+            labels=["site", "charger"],
         )
         for charger_id, state in sorted(site.chargers.items()):
             drawn = sum(
                 s.power_kw or 0.0 for s in site.sessions.values() if s.charger_id == charger_id
             )
-            power.add_metric([charger_id], drawn)
-            online.add_metric([charger_id], float(state.online))
-            flagged.add_metric([charger_id], float(state.non_compliant))
-            controllable.add_metric([charger_id], float(state.controllable))
+            key = [config.site.id, charger_id]
+            power.add_metric(key, drawn)
+            online.add_metric(key, float(state.online))
+            flagged.add_metric(key, float(state.non_compliant))
+            controllable.add_metric(key, float(state.controllable))
         yield from (power, online, flagged, controllable)
         yield gauge(
             "non_compliant_chargers",
@@ -81,9 +84,9 @@ class SiteCollector(Collector):
             sum(1 for c in site.chargers.values() if c.non_compliant),
         )
         yield from self._loop_metrics(labels, site_id)
-        yield from self._edge_metrics()
+        yield from self._edge_metrics(labels, site_id)
 
-    def _edge_metrics(self) -> Iterator[Any]:
+    def _edge_metrics(self, labels: list[str], site_id: list[str]) -> Iterator[Any]:
         """What the OCPP edge and the store refused or dropped (see controller/ocpp/edge.py)."""
         ctl = self.controller
         stats = ctl.central.stats
@@ -97,16 +100,20 @@ class SiteCollector(Collector):
             ("ocpp_dropped_messages", "Messages dropped at the edge", "reason", stats.dropped),
             ("ocpp_refused_connections", "Handshakes refused", "status", stats.refused_connections),
         ):
-            family = CounterMetricFamily(f"{PREFIX}_{name}", doc, labels=[label])
+            family = CounterMetricFamily(f"{PREFIX}_{name}", doc, labels=["site", label])
             for key, value in sorted(counts.items()):
-                family.add_metric([key], value)
+                family.add_metric([site_id[0], key], value)
             yield family
         replaced = CounterMetricFamily(
-            f"{PREFIX}_ocpp_replaced_timestamps", "Implausible charger timestamps replaced"
+            f"{PREFIX}_ocpp_replaced_timestamps",
+            "Implausible charger timestamps replaced",
+            labels=labels,
         )
-        replaced.add_metric([], stats.replaced_timestamps)
-        lost = CounterMetricFamily(f"{PREFIX}_store_dropped_rows", "Rows the store could not write")
-        lost.add_metric([], ctl.store.dropped_rows)
+        replaced.add_metric(site_id, stats.replaced_timestamps)
+        lost = CounterMetricFamily(
+            f"{PREFIX}_store_dropped_rows", "Rows the store could not write", labels=labels
+        )
+        lost.add_metric(site_id, ctl.store.dropped_rows)
         yield from (replaced, lost)
 
     def _loop_metrics(self, labels: list[str], site_id: list[str]) -> Iterator[Any]:

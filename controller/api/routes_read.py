@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from controller.api.auth import AnyRole, Reader
 from controller.api.deps import Ctl
 from controller.api.errors import NotFound
+from controller.api.routes_history import ClosedSessionsPage, From, To, closed_sessions
 from controller.api.views import (
     AuditRow,
     ChargerView,
@@ -37,8 +38,22 @@ async def get_chargers(ctl: Ctl, _who: Reader) -> list[ChargerView]:
     return charger_views(ctl)
 
 
-@router.get("/sessions", summary="Open sessions: energy, assigned and measured power, needs")
-async def get_sessions(ctl: Ctl, _who: Reader) -> list[SessionView]:
+@router.get(
+    "/sessions",
+    summary="Open sessions (energy, assigned and measured power, needs); or, with "
+    "`state=closed`, the sessions that ended in [from, to), paginated",
+)
+async def get_sessions(
+    ctl: Ctl,
+    _who: Reader,
+    state: Literal["open", "closed"] = "open",
+    from_: From = None,
+    to: To = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[SessionView] | ClosedSessionsPage:
+    if state == "closed":
+        return await closed_sessions(ctl, from_, to, limit, offset)
     return session_views(ctl)
 
 

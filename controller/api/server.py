@@ -89,6 +89,9 @@ async def start_api(
 
 async def stop_api(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
     """Stop accepting, let requests in flight finish (up to 10 s), then end the task."""
+    changes = getattr(getattr(server.config.app, "state", None), "changes", None)
+    if changes is not None:
+        changes.close()  # end the page's event streams, which would hold the shutdown
     server.should_exit = True
     try:
         await asyncio.wait_for(asyncio.shield(task), 10)

@@ -88,6 +88,7 @@ class SessionView(BaseModel):
     departure_utc: datetime | None  # expected, as the last plan saw it
     energy_remaining_kwh: float | None  # still wanted, as the last plan saw it
     planned_energy_kwh: float | None  # what the last plan gives it before departure
+    planned_finish_utc: datetime | None = None  # end of its last slot with power in the plan
     priority: float | None
     planned: bool  # in the last plan (False: reserved, e.g. uncontrollable, or not yet)
     overrides: dict[str, Any]
@@ -298,11 +299,16 @@ def session_views(ctl: SiteController) -> list[SessionView]:
     state = ctl.loop.state if ctl.loop is not None else None
     plan = state.plan if state is not None else None
     planned_energy: dict[str, float] = {}
+    planned_finish: dict[str, datetime] = {}
     if plan is not None:
         hours = [d / 3600.0 for d in plan.slot_durations_s]
+        ends = state.snapshot.grid.ends_utc() if state.snapshot is not None else None
         for index, ev_id in enumerate(plan.ev_ids):
             row = plan.power_kw[index]
             planned_energy[ev_id] = float(sum(p * h for p, h in zip(row, hours, strict=True)))
+            charging = [i for i, p in enumerate(row) if p > 1e-3]
+            if charging and ends is not None and charging[-1] < len(ends):
+                planned_finish[ev_id] = ends[charging[-1]]
     views = []
     for tx, session in sorted(ctl.site.sessions.items()):
         need = needs.get(tx)
@@ -320,6 +326,7 @@ def session_views(ctl: SiteController) -> list[SessionView]:
                 departure_utc=need.departure_utc if need else None,
                 energy_remaining_kwh=need.energy_kwh if need else None,
                 planned_energy_kwh=planned_energy.get(need.ev_id) if need else None,
+                planned_finish_utc=planned_finish.get(need.ev_id) if need else None,
                 priority=need.priority if need else None,
                 planned=need is not None and need.ev_id in planned_energy,
                 overrides=dict(session.overrides),

@@ -9,7 +9,8 @@ import signal
 import sys
 
 from controller.app import SiteController
-from controller.config import ConfigError, load_config
+from controller.config import ConfigError, SiteConfig, load_config
+from controller.logs import apply_levels, setup_logging
 from controller.store import StoreError
 
 
@@ -25,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
+        use_site_logging(config, args)
         if args.api_port is not None:
             config = config.model_copy(
                 update={"api": config.api.model_copy(update={"port": args.api_port})}
@@ -33,6 +35,13 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, StoreError) as exc:
         print(f"sitecharge: {exc}", file=sys.stderr)
         return 2
+
+
+def use_site_logging(config: SiteConfig, args: argparse.Namespace) -> None:
+    """The site file's ``[logging]``: its format unless --log-format was given, its levels."""
+    if config.logging.format is not None and getattr(args, "log_format", None) is None:
+        setup_logging(args.log_level, config.logging.format)
+    apply_levels(config.logging.levels)
 
 
 async def _serve(config, host: str | None, port: int | None) -> int:

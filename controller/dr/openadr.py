@@ -236,17 +236,41 @@ class OpenAdrSource:
     async def handle_event(self, event: Mapping[str, Any]) -> str:
         """Apply one event to the LimitBook and answer optIn or optOut; never raises."""
         async with self._lock:
-            try:
-                return await self._apply(event)
-            except SignalError as exc:
-                # A modification we cannot read replaces the windows we could: withdraw them.
-                log.error("OpenADR: cannot read the event, answering optOut: %s", exc)
-                return await self._refuse(event, f"not understood: {exc}", withdraw=True)
-            except Exception as exc:
-                # Keep whatever reached the book: a lower limit left standing is the safe side.
-                log.exception("OpenADR: failed to apply an event; answering optOut")
-                reason = f"failed: {exc.__class__.__name__}: {exc}"
-                return await self._refuse(event, reason, withdraw=False)
+            opt = await self._handle(event)
+            await self._audit_answer(event, opt)
+            return opt
+
+    async def _audit_answer(self, event: Mapping[str, Any], opt: str) -> None:
+        """Record the answer in the audit log (``openadr.optIn`` / ``openadr.optOut``)."""
+        store = getattr(self.ctx, "store", None)
+        try:
+            event_id = str((event.get("event_descriptor") or {}).get("event_id"))
+            answer = self.answers.get(event_id)
+            if store is None or answer is None:
+                return
+            await store.run(
+                store.store.audit,
+                at_utc=self.ctx.clock.now(),
+                actor=ACTOR,
+                action=f"openadr.{opt}",
+                target=f"openadr:{event_id}",
+                new_value=answer.as_dict(),
+            )
+        except Exception:
+            log.exception("OpenADR: could not audit the answer to an event")
+
+    async def _handle(self, event: Mapping[str, Any]) -> str:
+        try:
+            return await self._apply(event)
+        except SignalError as exc:
+            # A modification we cannot read replaces the windows we could: withdraw them.
+            log.error("OpenADR: cannot read the event, answering optOut: %s", exc)
+            return await self._refuse(event, f"not understood: {exc}", withdraw=True)
+        except Exception as exc:
+            # Keep whatever reached the book: a lower limit left standing is the safe side.
+            log.exception("OpenADR: failed to apply an event; answering optOut")
+            reason = f"failed: {exc.__class__.__name__}: {exc}"
+            return await self._refuse(event, reason, withdraw=False)
 
     async def _apply(self, event: Mapping[str, Any]) -> str:
         parsed = event_limits(event, self.settings())

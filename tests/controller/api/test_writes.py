@@ -351,8 +351,12 @@ async def test_reads_and_metrics_with_a_charging_session(tmp_path):
             assert metrics[("sitecharge_site_power_kw", site_label)] == 11.04
             assert metrics[("sitecharge_site_limit_kw", site_label)] == 100.0
             assert metrics[("sitecharge_site_headroom_kw", site_label)] == pytest.approx(88.96)
-            assert metrics[("sitecharge_charger_power_kw", (("charger", "CP001"),))] == 11.04
-            assert metrics[("sitecharge_charger_non_compliant", (("charger", "CP002"),))] == 1.0
+            charger_label = (("charger", "CP001"), ("site", "test-site"))
+            assert metrics[("sitecharge_charger_power_kw", charger_label)] == 11.04
+            # every family carries the site, so one Prometheus can scrape many sites
+            assert all(dict(labels).get("site") == "test-site" for _name, labels in metrics)
+            cp002 = (("charger", "CP002"), ("site", "test-site"))
+            assert metrics[("sitecharge_charger_non_compliant", cp002)] == 1.0
             assert metrics[("sitecharge_non_compliant_chargers", site_label)] == 1.0
             assert metrics[("sitecharge_profile_acks_total", site_label)] == ctl.loop.state.acks
             assert metrics[("sitecharge_profile_rejections_total", site_label)] == 0.0

@@ -9,6 +9,7 @@ import pytest
 
 from controller.dr.openadr import OPT_IN, OPT_OUT, OpenAdrSource
 from controller.dr.openadr_config import parse_openadr_config
+from controller.store import audit_log
 from controller.units import kw_from_a
 from tests.controller.dr.events import event, signal
 from tests.controller.site_factory import running, site_config
@@ -108,3 +109,23 @@ async def test_an_event_already_over_is_not_judged(tmp_path):
         past = START - timedelta(days=2)
         assert await ven.handle_event(event(signal("SIMPLE", "level", [3]), start=past)) == OPT_IN
         assert ven.answers["e1"].reason == "no limit ahead"
+
+
+async def test_answers_are_in_the_audit_log(tmp_path):
+    async with source(tmp_path) as (controller, ven):
+        controller.site.charger("CP001").non_compliant = True
+        ok = event(signal("SIMPLE", "level", [1]), start=START)
+        assert await ven.handle_event(ok) == OPT_IN
+        too_low = event(signal("SIMPLE", "level", [3]), start=START, event_id="e2")
+        assert await ven.handle_event(too_low) == OPT_OUT
+        rows = await controller.store.run(
+            controller.store.store.rows, audit_log, actor="openadr-ven"
+        )
+        answers = {r["target"]: r for r in rows if r["action"].startswith("openadr.opt")}
+        assert {t: r["action"] for t, r in answers.items()} == {
+            "openadr:e1": "openadr.optIn",
+            "openadr:e2": "openadr.optOut",
+        }
+        assert "below" in answers["openadr:e2"]["new_value"]["reason"]
+        # The operator API shows the source's state with each answer.
+        assert ven.status()["events"]["e2"]["opt"] == OPT_OUT

@@ -70,8 +70,11 @@ async def test_rejected_readings_are_counted_in_metrics(tmp_path):
             suppress=False,
         )
         text = (await api.client.get("/metrics", headers=auth("viewer"))).text
-        line = 'sitecharge_ocpp_rejected_readings_total{measurand="Power.Active.Import"} 1.0'
+        line = (
+            "sitecharge_ocpp_rejected_readings_total"
+            '{measurand="Power.Active.Import",site="test-site"} 1.0'
+        )
         assert line in text
-        assert "sitecharge_store_dropped_rows_total 0.0" in text
+        assert 'sitecharge_store_dropped_rows_total{site="test-site"} 0.0' in text
         site = (await api.client.get("/site", headers=auth("viewer"))).json()
         assert "1000000" not in str(site)
