@@ -149,7 +149,11 @@ async def main(args: argparse.Namespace) -> None:
             "ocpp": {
                 "host": "127.0.0.1",
                 "port": 0,
-                "limits": {"messages_per_charger_per_s": 1000.0, "message_burst": 100_000},
+                "limits": {
+                    "messages_per_charger_per_s": 1000.0,
+                    "message_burst": 100_000,
+                    "auth_free_failures": args.free_failures,
+                },
             },
             "store": {"url": store_url},
             "api": {"enabled": False},
@@ -222,5 +226,11 @@ if __name__ == "__main__":
     )
     parser.add_argument("--storm-per-s", type=float, default=36.0)
     parser.add_argument("--storm-s", type=float, default=10.0)
+    parser.add_argument(
+        "--free-failures",
+        type=int,
+        default=5,
+        help="auth_free_failures (a large number: every storm attempt runs PBKDF2)",
+    )
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     asyncio.run(main(parser.parse_args()))

@@ -16,7 +16,11 @@ CURRENT = "Current.Import"
 CURRENT_OFFERED = "Current.Offered"
 SOC = "SoC"
 
-_DECIMAL = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")  # no NaN, 1_0, 0x1
+# A decimal, or NaN/Infinity (parsed, then dropped and counted at the edge as implausible
+# rather than costing the message's other samples); never 1_0 or 0x1, which float() takes.
+_DECIMAL = re.compile(
+    r"^\s*([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(nan|inf|infinity))\s*$", re.IGNORECASE
+)
 _DEFAULT_UNITS = {ENERGY_REGISTER: "Wh", POWER: "W", CURRENT: "A", CURRENT_OFFERED: "A"}
 
 
