@@ -52,6 +52,7 @@ class SessionNeed:
     open_ended: bool = False  # energy unknown: energy_kwh is assumed, the car may take more
     departure_known: bool = False
     need_source: str = "default"  # where departure/energy came from (override, default)
+    proven: bool = True  # the car has shown what it draws (its phases and its own limit)
 
     def deadline_utc(self, now_utc: datetime) -> datetime:
         """A departure given by the car, a fleet system or the operator is used as given; an
@@ -173,6 +174,8 @@ def session_need(
         margin_min=control.departure_margin_min,
         open_ended=open_ended and (session.soc_percent is None or session.soc_percent < 99.5),
         departure_known=departure_known,
+        proven=session.car_max_kw is not None
+        or session.offered_while_drawing_a >= charger.max_current_a - 0.5,
         need_source=str(overrides.get("source", "override"))
         if departure_known or energy_known
         else "default",
@@ -200,10 +203,12 @@ def _tighten_by_soc(session: SessionState, remaining_kwh: float) -> float:
 def _car_limit(session: SessionState, max_kw: float, min_kw: float) -> float:
     """The charger's rating, or less where the car has shown it takes less (tapering, full,
     or an 11 kW car on a 22 kW charger): the difference goes to the others. Never below the
-    minimum: a car offered less than its minimum current stops outright."""
+    minimum: a car offered less than its minimum current stops outright. Planned at what it
+    took (a plan that counts on more than the car draws falls short at the end; an open-ended
+    car is offered more wherever the site has room, so it can show it takes more)."""
     if session.car_max_kw is None:
         return max_kw
-    return max(min_kw, min(max_kw, session.car_max_kw * 1.1 + 0.3))
+    return max(min_kw, min(max_kw, session.car_max_kw))
 
 
 @dataclass(frozen=True)
@@ -237,7 +242,6 @@ def take_snapshot(
     held = held_max_kw or {}
     flagged: list[SessionNeed] = []
     config = site.config
-    grid = slot_grid(now_utc, slot_s, horizon_s, breaks_utc)
     reservations = Reservations()
     needs: list[SessionNeed] = []
     measured_ev_kw = 0.0
@@ -313,6 +317,10 @@ def take_snapshot(
     non_ev = 0.0
     if site.site_meter_kw is not None:
         non_ev = max(0.0, site.site_meter_kw - measured_ev_kw)
+    # The grid is cut at every limit change and at every known departure: a car leaving at
+    # 12:18 is planned until 12:18, not only until the slot boundary before it.
+    departures = [n.departure_utc for n in needs if n.departure_known]
+    grid = slot_grid(now_utc, slot_s, horizon_s, [*breaks_utc, *departures])
     return Snapshot(
         grid, tuple(needs), reservations, non_ev, measured_ev_kw + non_ev, tuple(flagged), roster
     )

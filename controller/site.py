@@ -74,6 +74,7 @@ class SessionState:
     id_tag_group: str | None = None
     phases_used: int | None = None  # seen in per-phase currents while the car drew power
     car_max_kw: float | None = None  # the most the car took when offered more [kW]
+    offered_while_drawing_a: float = 0.0  # the most it was offered while drawing [A]
     idle_while_offered: int = 0  # consecutive readings drawing nothing while offered >= 6 A
     paused_after_drawing: bool = False  # offered less than 6 A after the car had drawn power
     no_resume: bool = False  # did not draw again after a pause: never paused again
@@ -265,6 +266,10 @@ class SiteState:
         if reading.current_offered_a is not None:
             session.current_offered_a = reading.current_offered_a
             self._learn_car_limit(session, reading.current_offered_a, voltage_v)
+            if session.power_kw is not None and session.power_kw > 0.3:
+                session.offered_while_drawing_a = max(
+                    session.offered_while_drawing_a, reading.current_offered_a
+                )
         if reading.soc_percent is not None:
             session.soc_percent = reading.soc_percent
         self._follow_pauses(session)

@@ -136,9 +136,38 @@ def hold_minimum(problem: Problem, power_kw: np.ndarray, keep: np.ndarray) -> np
             site_left -= kw
             for r, coef in rows.ev_rows[e]:
                 row_left[r] -= kw * coef
-    for e in np.flatnonzero(keep & ~problem.open_ended).tolist():
+    _trim_excess(problem, p, np.flatnonzero(keep & ~problem.open_ended).tolist())
+    return p
+
+
+def probe_first_slot(problem: Problem, power_kw: np.ndarray, probe: np.ndarray) -> np.ndarray:
+    """Offer cars whose power is still unknown (they have not drawn yet) all that every limit
+    leaves them in the first slot, whatever the price: what a car takes when offered more
+    than it can draw shows its phases and its own limit, which a plan for later needs (a
+    single-phase 3.7 kW car planned as 22 kW until its last cheap hour would fall far short).
+    The energy this adds comes off the car's latest slots."""
+    p = np.array(power_kw, dtype=float, copy=True)
+    probe = np.asarray(probe, dtype=bool) & problem.available[:, 0] & (problem.energy_kwh > 0)
+    if not probe.any() or p.size == 0:
+        return p
+    rows = circuit_rows(problem)
+    room = np.where(probe, problem.max_kw - p[:, 0], 0.0)
+    site_left = float(problem.site_headroom_kw[0] - p[:, 0].sum())
+    row_left = rows.headroom_kw.copy()
+    for r, members in enumerate(rows.members):
+        row_left[r] -= float(rows.coefs[r] @ p[members, 0])
+    _share_slot(problem, p[:, 0], room, site_left, row_left, rows.ev_rows, True)
+    _trim_excess(problem, p, np.flatnonzero(probe & ~problem.open_ended).tolist(), first=1)
+    return p
+
+
+def _trim_excess(problem: Problem, p: np.ndarray, evs: list[int], first: int = 0) -> None:
+    """Take what a car would get beyond its known need off its latest slots (never below its
+    minimum: a slot is then switched off), leaving the slots before ``first`` alone."""
+    h = problem.slot_hours
+    for e in evs:
         excess = float(p[e] @ h - problem.energy_kwh[e])
-        for t in range(problem.n_slots - 1, -1, -1):
+        for t in range(problem.n_slots - 1, first - 1, -1):
             if excess <= 1e-9:
                 break
             if p[e, t] <= _EPS:
@@ -150,4 +179,7 @@ def hold_minimum(problem: Problem, power_kw: np.ndarray, keep: np.ndarray) -> np
             else:
                 excess -= p[e, t] * h[t]
                 p[e, t] = 0.0
-    return p
+        if excess > 1e-9 and first > 0:  # the probe alone exceeds the need: probe less
+            p[e, 0] = max(0.0, p[e, 0] - excess / h[0])
+            if 0 < p[e, 0] < problem.min_kw[e] - _EPS:
+                p[e, 0] = 0.0

@@ -33,7 +33,7 @@ from controller.planning import Snapshot, build_problem, take_snapshot
 from controller.pricing import PriceSource
 from controller.site import SiteState
 from controller.units import kw_from_a
-from optimizer.fill import hold_minimum
+from optimizer.fill import hold_minimum, probe_first_slot
 from optimizer.problem import Plan, Problem
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ class ControlLoop:
             why = str(exc) if isinstance(exc, PlannerFailed) else f"planner: {exc!r}"
             log.error("planner failed (%s); every session gets the safe share", why)
             plan = _safe_plan(problem, why)
-        plan = _held_awake(problem, plan, snapshot)
+        plan = _adjusted(problem, plan, snapshot)
         solve_s = time.perf_counter() - started
         self.state.problem, self.state.plan = problem, plan
         self.state.snapshot, self.state.limits, self.state.prices_per_kwh = snapshot, limits, prices
@@ -343,18 +343,27 @@ class ControlLoop:
         return record
 
 
-def _held_awake(problem: Problem, plan: Plan, snapshot: Snapshot) -> Plan:
-    """Cars flagged to keep awake are held at their minimum while they want energy, where
-    every limit allows; a held plan that fails the check is not used."""
-    keep = np.array([need.keep_awake for need in snapshot.needs], dtype=bool)
-    if not keep.any() or plan.method in ("safe_default", "uncontrolled"):
+def _adjusted(problem: Problem, plan: Plan, snapshot: Snapshot) -> Plan:
+    """What the loop knows that the optimiser does not: cars that have not drawn yet are
+    offered what the limits leave in the first slot (so they show their phases and their own
+    limit before a plan for later counts on them), and cars flagged to keep awake are held at
+    their minimum while they want energy. An adjusted plan that fails the check is not used."""
+    if plan.method in ("safe_default", "uncontrolled"):
         return plan
-    held = replace(plan, power_kw=hold_minimum(problem, plan.power_kw, keep))
-    violations = optimizer.check(problem, held)
-    if violations:
-        log.warning("keep-awake floors left out: %s", violations[0])
-        return plan
-    return held
+    for name, mask, adjust in (
+        ("probe", [not n.proven for n in snapshot.needs], probe_first_slot),
+        ("keep-awake floors", [n.keep_awake for n in snapshot.needs], hold_minimum),
+    ):
+        flags = np.array(mask, dtype=bool)
+        if not flags.any():
+            continue
+        adjusted = replace(plan, power_kw=adjust(problem, plan.power_kw, flags))
+        violations = optimizer.check(problem, adjusted)
+        if violations:
+            log.warning("%s left out: %s", name, violations[0])
+            continue
+        plan = adjusted
+    return plan
 
 
 def _safe_plan(problem: Problem, reason: str) -> Plan:

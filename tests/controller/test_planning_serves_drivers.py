@@ -113,7 +113,9 @@ def test_a_departure_ten_minutes_ahead_is_planned_as_given(tmp_path):
     site.sessions[1] = session
     snapshot, problem, plan = _plan(config, site)
     assert snapshot.needs[0].departure_utc == departure
-    assert problem.available[0].sum() == 1  # only until 10:15; it leaves at 10:17
+    # Planned until it leaves at 10:17: the grid is cut at its departure.
+    last = int(np.flatnonzero(problem.available[0])[-1])
+    assert snapshot.grid.ends_utc()[last] == departure
     assert plan.power_kw[0, 0] == pytest.approx(kw_from_a(32, 3, 230))
 
 

@@ -96,3 +96,16 @@ def test_slot_durations_split_the_grid_and_survive_json():
 def test_slot_durations_are_checked():
     with pytest.raises(optimizer.InvalidProblem, match="slot_durations_s"):
         _problem([], slot_durations_s=[900, 900, 901, 900])
+
+
+def test_a_car_not_yet_seen_drawing_is_probed_in_the_first_slot_whatever_the_price():
+    from optimizer.fill import probe_first_slot
+
+    prices = [0.5, 0.1, 0.1, 0.1]
+    problem = _problem([_ev("ev0", 6.0, open_ended=False)], prices=prices)
+    plan = optimizer.plan(problem)
+    assert plan.power_kw[0, 0] == 0.0  # the optimum waits for the cheap hours
+    probed = probe_first_slot(problem, plan.power_kw, np.array([True]))
+    assert probed[0, 0] == pytest.approx(11.0)  # offered all it may take now
+    assert probed[0] @ problem.slot_hours == pytest.approx(6.0)  # the need, not more
+    assert optimizer.check(problem, optimizer.Plan(**{**plan.__dict__, "power_kw": probed})) == []
