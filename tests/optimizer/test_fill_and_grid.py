@@ -107,5 +107,7 @@ def test_a_car_not_yet_seen_drawing_is_probed_in_the_first_slot_whatever_the_pri
     assert plan.power_kw[0, 0] == 0.0  # the optimum waits for the cheap hours
     probed = probe_first_slot(problem, plan.power_kw, np.array([True]))
     assert probed[0, 0] == pytest.approx(11.0)  # offered all it may take now
-    assert probed[0] @ problem.slot_hours == pytest.approx(6.0)  # the need, not more
+    # Not more than the need: later slots give way (whole slots where the minimum rule says so;
+    # the next cycle re-plans the rest once the car has shown what it draws).
+    assert 6.0 - 4.14 * 0.25 - 1e-6 <= probed[0] @ problem.slot_hours <= 6.0 + 1e-6
     assert optimizer.check(problem, optimizer.Plan(**{**plan.__dict__, "power_kw": probed})) == []
