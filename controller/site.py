@@ -74,6 +74,8 @@ class SessionState:
     id_tag_group: str | None = None
     phases_used: int | None = None  # seen in per-phase currents while the car drew power
     car_max_kw: float | None = None  # the most the car took when offered more [kW]
+    register_base_kwh: float | None = None  # the register's zero for this session [kWh]
+    register_utc: datetime | None = None  # when the register was last taken
     offered_while_drawing_a: float = 0.0  # the most it was offered while drawing [A]
     idle_while_offered: int = 0  # consecutive readings drawing nothing while offered >= 6 A
     paused_after_drawing: bool = False  # offered less than 6 A after the car had drawn power
@@ -228,6 +230,43 @@ class SiteState:
             self.emit("session_stopped", session.charger_id, transaction_id=transaction_id)
         return session
 
+    def _apply_register(self, session: SessionState, reading: Reading) -> None:
+        """The session's energy from the register. A register sample implying more power than
+        the charger can deliver since the last one (a register that runs on across
+        transactions while meterStart says 0) is rejected and logged, and the register is
+        re-anchored there, so only what is drawn from now on counts."""
+        register = reading.energy_register_kwh
+        assert register is not None
+        base = session.register_base_kwh
+        if base is None:
+            base = session.meter_start_wh / 1000.0
+        # A charger that restarts its register at 0 for each transaction while having
+        # reported a non-zero meterStart: take the register as the session's energy.
+        energy = register - base if register >= base else register
+        since = session.register_utc or session.start_utc
+        hours = max(0.0, (reading.timestamp_utc - since).total_seconds() / 3600.0)
+        charger = self.charger_config(session.charger_id)
+        if charger is not None:
+            rating_kw = kw_from_a(
+                charger.max_current_a, charger.phases, self.config.charger_voltage_v(charger)
+            )
+            possible_kwh = 1.25 * rating_kw * hours + 0.05
+            if energy - session.energy_kwh > possible_kwh:
+                log.warning(
+                    "%s: transaction %d: register %.3f kWh implies %.2f kWh in %.0f s, more "
+                    "than the charger can deliver; rejected, register re-anchored",
+                    session.charger_id,
+                    session.transaction_id,
+                    register,
+                    energy - session.energy_kwh,
+                    hours * 3600,
+                )
+                session.register_base_kwh = register - session.energy_kwh
+                session.register_utc = reading.timestamp_utc
+                return
+        session.energy_kwh = max(session.energy_kwh, energy)
+        session.register_utc = reading.timestamp_utc
+
     @staticmethod
     def _learn_car_limit(session: SessionState, offered_a: float, voltage_v: float) -> None:
         """Remember what the car itself takes: OCPP 1.6 does not say, and a plan that counts on
@@ -246,12 +285,7 @@ class SiteState:
     def apply_reading(self, session: SessionState, reading: Reading, voltage_v: float) -> None:
         """Update a session from a meter reading; energy never goes backwards."""
         if reading.energy_register_kwh is not None:
-            start_kwh = session.meter_start_wh / 1000.0
-            register = reading.energy_register_kwh
-            # A charger that restarts its register at 0 for each transaction while having
-            # reported a non-zero meterStart: take the register as the session's energy.
-            energy = register - start_kwh if register >= start_kwh else register
-            session.energy_kwh = max(session.energy_kwh, energy)
+            self._apply_register(session, reading)
         if reading.current_a is not None:
             session.current_a = reading.current_a
             drawn = [a for a in reading.current_a if a > 0.5]

@@ -25,6 +25,7 @@ from controller.ocpp.outbound import ChargerRequests
 from controller.ocpp.v16_handlers import CentralChargePoint
 from controller.site import Capabilities, SessionState, SiteState
 from controller.store import AsyncStore, ocpp_messages
+from controller.units import kw_from_a
 
 log = logging.getLogger(__name__)
 
@@ -318,9 +319,29 @@ class CentralSystem:
         self, session: SessionState, *, stop_utc: datetime, meter_stop_wh: float | None, reason: str
     ) -> None:
         if meter_stop_wh is not None:
+            # meterStop - meterStart is the session's energy, where the charger could have
+            # delivered it; otherwise what the readings added up to stands.
             start_wh = session.meter_start_wh
             energy_wh = meter_stop_wh - start_wh if meter_stop_wh >= start_wh else meter_stop_wh
-            session.energy_kwh = max(session.energy_kwh, energy_wh / 1000.0)
+            hours = max(0.0, (stop_utc - session.start_utc).total_seconds() / 3600.0)
+            charger = self.site.charger_config(session.charger_id)
+            rating_kw = (
+                kw_from_a(charger.max_current_a, charger.phases, self.voltage_v(charger.id))
+                if charger is not None
+                else float("inf")
+            )
+            if energy_wh / 1000.0 <= 1.25 * rating_kw * hours + 0.05:
+                session.energy_kwh = energy_wh / 1000.0
+            else:
+                log.warning(
+                    "%s: transaction %d: meterStop - meterStart = %.3f kWh is more than the "
+                    "charger can deliver in %.2f h; the readings' %.3f kWh stand",
+                    session.charger_id,
+                    session.transaction_id,
+                    energy_wh / 1000.0,
+                    hours,
+                    session.energy_kwh,
+                )
         session.stop_utc = stop_utc
         session.stop_reason = reason
         session.power_kw = 0.0
