@@ -107,6 +107,8 @@ class ChargerConfig(_Strict):
     connectors: int = Field(default=1, ge=1, le=8)
     phase_rotation: Literal["RST", "RTS", "SRT", "STR", "TRS", "TSR"] = "RST"
     password_hash: str | None = None
+    # None: the charger may speak either; 2.0.1 is chosen when it offers both
+    ocpp_version: Literal["1.6", "2.0.1"] | None = None
 
 
 class CircuitConfig(_Strict):

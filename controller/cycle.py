@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 REPLAN_EVENTS = {
     "session_started",
     "session_stopped",
+    "session_needs",  # OCPP 2.0.1: a car said when it leaves and what it needs
     "charger_online",
     "charger_offline",
     "charger_ready",

@@ -74,6 +74,8 @@ class SessionState:
     id_tag_group: str | None = None
     phases_used: int | None = None  # seen in per-phase currents while the car drew power
     car_max_kw: float | None = None  # the most the car took when offered more [kW]
+    ocpp_transaction_id: str | None = None  # OCPP 2.0.1: the station's own id, as it sent it
+    last_seq_no: int | None = None  # OCPP 2.0.1: the last TransactionEvent seqNo seen
 
     @property
     def active(self) -> bool:
@@ -100,6 +102,9 @@ class ChargerState:
     uncontrollable_reason: str | None = None
     uncontrollable_since_utc: datetime | None = None
     non_compliant: bool = False
+    ocpp_version: str | None = None  # the subprotocol of its current or last connection
+    # OCPP 2.0.1 NotifyChargingLimit per EVSE (0: the station): the limit the station reports
+    charging_limits: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def connector(self, connector_id: int) -> ConnectorState:
         state = self.connectors.get(connector_id)

@@ -27,6 +27,9 @@ from ocpp.charge_point import (
 from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator
 from ocpp.v16 import ChargePoint as V16ChargePoint
 from ocpp.v16.enums import Action
+from ocpp.v201 import call as v201_call
+from ocpp.v201 import call_result as v201_call_result
+from ocpp.v201.enums import Action as V201Action
 
 from controller.ocpp.errors import SCHEMA_ERROR_CODES, CallErrorReply
 
@@ -36,13 +39,16 @@ log = logging.getLogger(__name__)
 ocpp.messages.ASYNC_VALIDATION = False
 
 _KNOWN_V16_ACTIONS = frozenset(a.value for a in Action)
+_KNOWN_V201_ACTIONS = frozenset(a.value for a in V201Action)
 _UNIQUE_ID = re.compile(r'^\s*\[\s*\d+\s*,\s*"([^"]{1,36})"')
 
 FrameSink = Callable[[str, str], None]  # (direction "in"/"out", frame)
 
 
 class ProtocolChargePoint(V16ChargePoint):
-    """A charger's connection, seen from the central system."""
+    """A charger's connection, seen from the central system (OCPP 1.6J; see the 2.0.1 subclass)."""
+
+    known_actions = _KNOWN_V16_ACTIONS
 
     def __init__(
         self,
@@ -105,12 +111,12 @@ class ProtocolChargePoint(V16ChargePoint):
     async def _dispatch(self, msg: Call) -> None:
         handlers = self.route_map.get(msg.action)
         if handlers is None or "_on_action" not in handlers:
-            if msg.action in _KNOWN_V16_ACTIONS:
+            if msg.action in self.known_actions:
                 raise CallErrorReply("NotSupported", f"{msg.action} is not supported here")
             raise CallErrorReply("NotImplemented", f"unknown action {msg.action!r}")
         if not isinstance(msg.payload, dict):
             raise CallErrorReply("FormationViolation", "the payload must be a JSON object")
-        _validate(msg)
+        _validate(msg, self._ocpp_version)
         handler = handlers["_on_action"]
         kwargs = _snake_case_keys(msg.payload)
         if _wants_unique_id(handler):
@@ -126,36 +132,53 @@ class ProtocolChargePoint(V16ChargePoint):
         payload = snake_to_camel_case(remove_nones(serialize_as_dict(response)))
         await self._send(msg.create_call_result(payload).to_json())
 
+    def error_code(self, error: CallErrorReply) -> str:
+        return error.code
+
     async def _send_error(self, unique_id: str, error: CallErrorReply) -> None:
-        frame = CallError(unique_id, error.code, error.description[:255], error.details)
+        code = self.error_code(error)
+        frame = CallError(unique_id, code, error.description[:255], error.details)
         await self._send(frame.to_json())
+
+
+class V201ProtocolChargePoint(ProtocolChargePoint):
+    """The same strict framing for an OCPP 2.0.1 station: its schemas, calls and error names."""
+
+    _call = v201_call
+    _call_result = v201_call_result
+    _ocpp_version = "2.0.1"
+    known_actions = _KNOWN_V201_ACTIONS
+
+    def error_code(self, error: CallErrorReply) -> str:
+        return error.v201_code
 
 
 def _unpack(raw: str) -> Call | CallResult | CallError:
     try:
         frame = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CallErrorReply("FormationViolation", f"not valid JSON: {exc.msg}") from exc
+        raise CallErrorReply("RpcFrameworkError", f"not valid JSON: {exc.msg}") from exc
     if not isinstance(frame, list) or not frame:
-        raise CallErrorReply("FormationViolation", "an OCPP-J frame is a JSON array")
+        raise CallErrorReply("RpcFrameworkError", "an OCPP-J frame is a JSON array")
     kind = frame[0]
     shapes = {2: (Call, 4), 3: (CallResult, 3), 4: (CallError, (4, 5))}
     if kind not in shapes:
-        raise CallErrorReply("FormationViolation", f"unknown MessageTypeId {kind!r}")
+        raise CallErrorReply("MessageTypeNotSupported", f"unknown MessageTypeId {kind!r}")
     cls, length = shapes[kind]
     lengths = length if isinstance(length, tuple) else (length,)
     if len(frame) not in lengths or not isinstance(frame[1], str):
-        raise CallErrorReply("FormationViolation", "the frame has the wrong number of elements")
+        raise CallErrorReply("RpcFrameworkError", "the frame has the wrong number of elements")
     if kind == 2 and not isinstance(frame[2], str):
-        raise CallErrorReply("FormationViolation", "the action must be a string")
+        raise CallErrorReply("RpcFrameworkError", "the action must be a string")
     return cls(*frame[1:])
 
 
-def _validate(msg: Call) -> None:
-    validator = get_validator(MessageType.Call, msg.action, "1.6")
-    quick = _quick_checks.get(msg.action, _UNSET)
+def _validate(msg: Call, version: str = "1.6") -> None:
+    validator = get_validator(MessageType.Call, msg.action, version)
+    key = (version, msg.action)
+    quick = _quick_checks.get(key, _UNSET)
     if quick is _UNSET:
-        quick = _quick_checks[msg.action] = _compile_check(validator.schema)
+        quick = _quick_checks[key] = _compile_check(validator.schema)
     if quick is not None and quick(msg.payload):
         return  # certainly valid; anything else goes to jsonschema for the exact error
     try:
@@ -207,7 +230,7 @@ def _guess_unique_id(raw: str) -> str:
 # A schema with any other keyword gets no quick check at all.
 Check = Callable[[Any], bool]
 _UNSET: Any = object()
-_quick_checks: dict[str, Check | None] = {}
+_quick_checks: dict[tuple[str, str], Check | None] = {}
 _ANNOTATIONS = frozenset({"$schema", "$id", "id", "title", "description", "format", "javaType"})
 _IS_TYPE: dict[str, Check] = {
     "object": lambda v: isinstance(v, dict),
