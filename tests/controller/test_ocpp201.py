@@ -167,3 +167,179 @@ async def test_whole_transaction_and_the_store(store_url, caplog):
         assert row["meter_stop_wh"] == 12000
         assert row["energy_kwh"] == pytest.approx(11.0)
         assert row["stop_reason"] == "EVDisconnected"
+
+
+BAD_FRAMES_V201 = [
+    ("not json", '[2, "raw-1", "Heartbeat", {', "raw-1", "RpcFrameworkError"),
+    ("not an array", '{"a": 1}', "-1", "RpcFrameworkError"),
+    ("unknown message type", '[7, "raw-12", "Heartbeat", {}]', "raw-12", "MessageTypeNotSupported"),
+    ("unknown action", '[2, "raw-2", "FlyToTheMoon", {}]', "raw-2", "NotImplemented"),
+    ("known action, not for a CSMS", '[2, "raw-3", "GetVariables", {}]', "raw-3", "NotSupported"),
+    (
+        "missing required field",
+        '[2, "raw-4", "BootNotification", {"chargingStation": {"model": "M", "vendorName": "V"}}]',
+        "raw-4",
+        "OccurrenceConstraintViolation",
+    ),
+    (
+        "wrong type",
+        '[2, "raw-5", "StatusNotification", {"timestamp": "2026-01-01T00:00:00Z", '
+        '"connectorStatus": "Available", "evseId": "one", "connectorId": 1}]',
+        "raw-5",
+        "TypeConstraintViolation",
+    ),
+    (
+        "bad enum value",
+        '[2, "raw-6", "StatusNotification", {"timestamp": "2026-01-01T00:00:00Z", '
+        '"connectorStatus": "Dancing", "evseId": 1, "connectorId": 1}]',
+        "raw-6",
+        "PropertyConstraintViolation",
+    ),
+    ("extra property", '[2, "raw-7", "Heartbeat", {"extra": 1}]', "raw-7", "FormatViolation"),
+    ("payload not an object", '[2, "raw-11", "Heartbeat", []]', "raw-11", "FormatViolation"),
+    (
+        "string too long",
+        '[2, "raw-8", "Authorize", {"idToken": {"idToken": "' + "X" * 40 + '", "type": "Local"}}]',
+        "raw-8",
+        "TypeConstraintViolation",
+    ),
+    (
+        "bad timestamp",
+        '[2, "raw-9", "TransactionEvent", {"eventType": "Started", "timestamp": "yesterday", '
+        '"triggerReason": "Authorized", "seqNo": 0, "transactionInfo": {"transactionId": "T1"}}]',
+        "raw-9",
+        "PropertyConstraintViolation",
+    ),
+    (
+        "non-numeric meter value",
+        '[2, "raw-10", "MeterValues", {"evseId": 1, "meterValue": '
+        '[{"timestamp": "2026-01-01T00:00:00Z", "sampledValue": [{"value": "lots"}]}]}]',
+        "raw-10",
+        "TypeConstraintViolation",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "frame", "unique_id", "code"), BAD_FRAMES_V201, ids=[c[0] for c in BAD_FRAMES_V201]
+)
+async def test_bad_input_gets_the_2_0_1_callerror(tmp_path, case, frame, unique_id, code):
+    config = site_config(f"sqlite:///{tmp_path / 's.db'}")
+    async with running(config, control=False) as ctl:
+        async with connect_v201(ctl.url, "CP001") as st:
+            await st.boot()
+            reply = await st.send_raw(frame)
+            assert reply[0] == 4, reply
+            assert reply[1] == unique_id
+            assert reply[2] == code, reply
+            # The connection stays open and the station is still served.
+            assert (await st.call(call.Heartbeat(), suppress=False)).current_time
+            assert ctl.site.sessions == {}
+
+
+async def _started(ctl, st, tx: str, at: datetime):
+    await st.event("Started", tx, at, energy_wh=0, id_token="TAG1", trigger_reason="Authorized")
+    return next(s for s in ctl.site.sessions.values() if s.ocpp_transaction_id == tx)
+
+
+async def test_outbound_requests_through_the_same_api(tmp_path):
+    from controller.ocpp.errors import ChargerRequestError
+    from controller.ocpp.profiles import tx_default_profile, tx_profile
+
+    config = site_config(f"sqlite:///{tmp_path / 's.db'}")
+    async with running(config, control=False) as ctl:
+        async with connect_v201(ctl.url, "CP001") as st:
+            st.variables["SmartChargingCtrlr.PeriodsPerSchedule"] = "3"
+            st.variables["SmartChargingCtrlr.ProfileStackLevel"] = "0"
+            st.variables["SmartChargingCtrlr.RateUnit"] = "W"
+            await st.boot()
+            await asyncio.wait_for(st.configured.wait(), 10)
+            await wait_for(lambda: ctl.site.chargers["CP001"].capabilities.max_periods == 3)
+            session = await _started(ctl, st, "TX-77", T0)
+            caps = ctl.site.chargers["CP001"].capabilities
+            requests = ctl.central.requests("CP001")
+            # The loop's own profile, 1.6-shaped, with the internal transaction id.
+            profile = tx_profile(
+                transaction_id=session.transaction_id,
+                connector_id=1,
+                power_kw=[11.0, 7.0, 9.0, 4.0, 6.0],
+                start_utc=T0,
+                first_slot_s=900,
+                slot_s=900,
+                phases=3,
+                voltage_v=230.0,
+                capabilities=caps,
+                valid_for_s=1800,
+            )
+            answer = await requests.set_charging_profile(1, profile)
+            assert answer.status == "Accepted"
+            sent = st.profiles[-1]
+            assert sent["evse_id"] == 1
+            assert sent["charging_profile_purpose"] == "TxProfile"
+            assert sent["transaction_id"] == "TX-77"
+            assert sent["stack_level"] == 0
+            (schedule,) = sent["charging_schedule"]
+            assert schedule["id"] == sent["id"]
+            assert schedule["charging_rate_unit"] == "W"
+            limits = [p["limit"] for p in schedule["charging_schedule_period"]]
+            # Three periods at most; the last is the lowest of the rest, never a raise.
+            assert limits == [11000.0, 7000.0, 4000.0]
+
+            station_max = tx_default_profile(
+                current_a=16, phases=3, voltage_v=230, capabilities=caps, start_utc=T0
+            )
+            station_max["charging_profile_purpose"] = "ChargePointMaxProfile"
+            station_max["charging_profile_id"] = 2
+            await requests.set_charging_profile(0, station_max)
+            assert st.profiles[-1]["evse_id"] == 0
+            assert st.profiles[-1]["charging_profile_purpose"] == "ChargingStationMaxProfile"
+
+            await requests.clear_charging_profile(connector_id=1, purpose="ChargePointMaxProfile")
+            await requests.get_composite_schedule(1, 3600, "A")
+            await requests.remote_start_transaction("TAG9", 1)
+            await requests.remote_stop_transaction(session.transaction_id)
+            await requests.trigger_message("StatusNotification", 1)
+            await requests.change_availability(1, "Inoperative")
+            await requests.reset("Hard")
+            await requests.unlock_connector(1)
+            got = dict(st.received)
+            assert got["ClearChargingProfile"]["charging_profile_criteria"] == {
+                "evse_id": 1,
+                "charging_profile_purpose": "ChargingStationMaxProfile",
+            }
+            assert got["GetCompositeSchedule"] == {"duration": 3600, "evse_id": 1}
+            assert got["RequestStartTransaction"]["id_token"]["id_token"] == "TAG9"
+            assert got["RequestStopTransaction"] == {"transaction_id": "TX-77"}
+            assert got["TriggerMessage"]["evse"] == {"id": 1, "connector_id": 1}
+            assert got["ChangeAvailability"]["operational_status"] == "Inoperative"
+            assert got["Reset"] == {"type": "Immediate"}
+            assert got["UnlockConnector"] == {"evse_id": 1, "connector_id": 1}
+            # A TxProfile for a transaction the site does not know is not sent.
+            with pytest.raises(ChargerRequestError):
+                await requests.set_charging_profile(1, {**profile, "transaction_id": 999_999})
+
+
+async def test_a_station_that_rejects_variables_and_profiles(tmp_path):
+    config = site_config(f"sqlite:///{tmp_path / 's.db'}", control={"debounce_s": 0})
+    async with running(config) as ctl:
+        async with connect_v201(ctl.url, "CP001") as st:
+            st.reject_variables = {
+                "SampledDataCtrlr.TxUpdatedInterval",
+                "SampledDataCtrlr.TxUpdatedMeasurands",
+            }
+            del st.variables["SmartChargingCtrlr.PeriodsPerSchedule"]  # lacks a variable
+            st.profile_status = "Rejected"
+            await st.boot()
+            # Still configured with what it has, and ready: the loop sends its standing default,
+            # which the station rejects, so the charger counts as uncontrollable.
+            await wait_for(lambda: ctl.site.chargers["CP001"].capabilities.raw)
+            await wait_for(lambda: st.profiles)
+            assert st.profiles[0]["charging_profile_purpose"] == "TxDefaultProfile"
+            assert st.profiles[0]["evse_id"] == 0
+            await wait_for(lambda: not ctl.site.chargers["CP001"].controllable)
+            caps = ctl.site.chargers["CP001"].capabilities
+            assert caps.max_periods is None
+            assert caps.meter_values_sampled_data == "Energy.Active.Import.Register"
+            assert caps.meter_value_sample_interval_s == 300
+            tried = [v["value"] for k, v in st.received if k == "SetVariables"]
+            assert len(tried) == 3  # the interval, the measurands, the fallback measurands
