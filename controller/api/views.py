@@ -91,6 +91,8 @@ class SessionView(BaseModel):
     priority: float | None
     planned: bool  # in the last plan (False: reserved, e.g. uncontrollable, or not yet)
     overrides: dict[str, Any]
+    need_source: str  # where departure and energy come from: car, operator, id_tag_group, default
+    ocpp_transaction_id: str | None = None  # OCPP 2.0.1: the station's id, as it sent it
 
 
 class PlanSlot(BaseModel):
@@ -327,9 +329,21 @@ def session_views(ctl: SiteController) -> list[SessionView]:
                 priority=need.priority if need else None,
                 planned=need is not None and need.ev_id in planned_energy,
                 overrides=dict(session.overrides),
+                need_source=_need_source(ctl, session),
+                ocpp_transaction_id=session.ocpp_transaction_id,
             )
         )
     return views
+
+
+def _need_source(ctl: SiteController, session: Any) -> str:
+    overrides = session.overrides
+    if overrides.get("need_source"):
+        return str(overrides["need_source"])
+    if "departure_utc" in overrides or "energy_kwh" in overrides:
+        return "operator"
+    groups = {g.group for g in ctl.config.control.groups}
+    return "id_tag_group" if session.id_tag_group in groups else "default"
 
 
 def plan_view(ctl: SiteController) -> PlanView | None:

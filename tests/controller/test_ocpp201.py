@@ -343,3 +343,91 @@ async def test_a_station_that_rejects_variables_and_profiles(tmp_path):
             assert caps.meter_value_sample_interval_s == 300
             tried = [v["value"] for k, v in st.received if k == "SetVariables"]
             assert len(tried) == 3  # the interval, the measurands, the fallback measurands
+
+
+def _energy_by_kwh(profile: dict, until: datetime, phases: int = 3, voltage_v: float = 230.0):
+    """The energy a profile allows from its start until ``until`` [kWh]."""
+    (schedule,) = profile["charging_schedule"]
+    start = datetime.fromisoformat(schedule["start_schedule"].replace("Z", "+00:00"))
+    end_s = min((until - start).total_seconds(), float(schedule.get("duration", 1e9)))
+    periods = schedule["charging_schedule_period"]
+    total = 0.0
+    for i, period in enumerate(periods):
+        a = period["start_period"]
+        b = periods[i + 1]["start_period"] if i + 1 < len(periods) else end_s
+        b = min(b, end_s)
+        if b > a:
+            kw = period["limit"] * phases * voltage_v / 1000.0
+            if schedule["charging_rate_unit"] == "W":
+                kw = period["limit"] / 1000.0
+            total += kw * (b - a) / 3600.0
+    return total
+
+
+async def test_charging_needs_set_departure_and_energy_and_a_txprofile_follows(tmp_path):
+    from tests.controller.api.harness import auth, serving
+
+    async with serving(tmp_path) as api:
+        ctl = api.ctl
+        async with connect_v201(ctl.url, "CP001") as st:
+            await st.boot()
+            await wait_for(lambda: ctl.site.chargers["CP001"].capabilities.raw)
+            now = ctl.clock.now()
+            session = await _started(ctl, st, "EV-NEEDS-1", now)
+            await st.event("Updated", "EV-NEEDS-1", now, energy_wh=2000, power_w=11000)
+            (view,) = (await api.client.get("/sessions", headers=auth("viewer"))).json()
+            assert view["need_source"] == "default"
+            assert view["ocpp_transaction_id"] == "EV-NEEDS-1"
+            sent_before = len(st.profiles)
+            departure = (now + timedelta(hours=1, minutes=30)).replace(microsecond=0)
+            answer = await st.call(
+                call.NotifyEVChargingNeeds(
+                    evse_id=1,
+                    charging_needs={
+                        "requested_energy_transfer": "AC_three_phase",
+                        "departure_time": departure.isoformat().replace("+00:00", "Z"),
+                        "ac_charging_parameters": {
+                            "energy_amount": 18000,
+                            "ev_min_current": 6,
+                            "ev_max_current": 32,
+                            "ev_max_voltage": 400,
+                        },
+                    },
+                ),
+                suppress=False,
+            )
+            assert answer.status == "Accepted"
+            assert session.overrides == {
+                "departure_utc": departure.isoformat(),
+                "energy_kwh": 20.0,  # 2 kWh delivered + the 18 kWh the car still wants
+                "need_source": "car",
+            }
+            # The next plan honours it, and its TxProfile names the station's transaction.
+            record = await api.cycle_for("session_needs")
+            assert record.sessions == 1
+            (need,) = ctl.loop.state.snapshot.needs
+            assert need.departure_utc == departure
+            assert need.energy_kwh == pytest.approx(18.0)
+            await wait_for(
+                lambda: any(
+                    p["charging_profile_purpose"] == "TxProfile" for p in st.profiles[sent_before:]
+                )
+            )
+            profile = [
+                p for p in st.profiles[sent_before:] if p["charging_profile_purpose"] == "TxProfile"
+            ][-1]
+            assert profile["transaction_id"] == "EV-NEEDS-1"
+            assert _energy_by_kwh(profile, departure) >= 18.0 * 0.98
+            (view,) = (await api.client.get("/sessions", headers=auth("viewer"))).json()
+            assert view["need_source"] == "car"
+            assert datetime.fromisoformat(view["departure_utc"]) == departure
+        # Needs for an EVSE without a transaction are rejected.
+        async with connect_v201(ctl.url, "CP002") as other:
+            await other.boot()
+            answer = await other.call(
+                call.NotifyEVChargingNeeds(
+                    evse_id=1, charging_needs={"requested_energy_transfer": "DC"}
+                ),
+                suppress=False,
+            )
+            assert answer.status == "Rejected"
