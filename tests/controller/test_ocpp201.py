@@ -431,3 +431,66 @@ async def test_charging_needs_set_departure_and_energy_and_a_txprofile_follows(t
                 suppress=False,
             )
             assert answer.status == "Rejected"
+
+
+async def test_reconnect_and_restart_with_an_open_transaction(store_url, caplog):
+    caplog.set_level("INFO", logger="controller.ocpp.v201_handlers")
+    config = site_config(store_url)
+    async with running(config, control=False) as ctl:
+        async with connect_v201(ctl.url, "CP001") as st:
+            await st.boot()
+            session = await _started(ctl, st, "TX-R", T0)
+            internal = session.transaction_id
+            await st.event("Updated", "TX-R", T0 + timedelta(minutes=10), energy_wh=3000)
+        # Back without a boot: the same session carries on.
+        async with connect_v201(ctl.url, "CP001") as st:
+            st.seq_no = 2
+            await st.event("Updated", "TX-R", T0 + timedelta(minutes=20), energy_wh=4000)
+            assert list(ctl.site.sessions) == [internal]
+            assert ctl.site.sessions[internal].energy_kwh == pytest.approx(4.0)
+    async with running(config, control=False) as ctl:  # the controller restarts
+        restored = ctl.site.sessions[internal]
+        assert restored.ocpp_transaction_id == "TX-R"
+        async with connect_v201(ctl.url, "CP001") as st:
+            # Events the station queued while the controller was away, in order.
+            st.seq_no = 3
+            await st.event(
+                "Updated", "TX-R", T0 + timedelta(minutes=30), energy_wh=5000, offline=True
+            )
+            await st.event(
+                "Ended",
+                "TX-R",
+                T0 + timedelta(minutes=40),
+                energy_wh=6000,
+                context="Transaction.End",
+                offline=True,
+            )
+            assert ctl.site.sessions == {}
+            assert any("queued offline" in r.getMessage() for r in caplog.records)
+            later = await _started(ctl, st, "TX-S", T0 + timedelta(hours=1))
+            assert later.transaction_id > internal  # internal ids are never reused
+        await ctl.store.flush()
+        row = ctl.store.store.session_row(internal)
+        assert row["energy_kwh"] == pytest.approx(6.0)
+        assert row["stop_utc"] == T0 + timedelta(minutes=40)
+        assert row["ocpp_transaction_id"] == "TX-R"
+
+
+async def test_an_event_for_an_unknown_transaction_opens_it_and_a_rejected_token_does_not(
+    tmp_path,
+):
+    config = site_config(
+        f"sqlite:///{tmp_path / 's.db'}",
+        authorization={"allow_all": False, "id_tags": [{"id_tag": "GOOD"}]},
+    )
+    async with running(config, control=False) as ctl:
+        async with connect_v201(ctl.url, "CP001") as st:
+            await st.boot()
+            # The Started event was lost: the first Updated opens the session.
+            await st.event("Updated", "TX-LOST-START", T0, evse_id=2, energy_wh=500, seq_no=4)
+            (session,) = ctl.site.sessions.values()
+            assert (session.ocpp_transaction_id, session.connector_id) == ("TX-LOST-START", 2)
+            answer = await st.event("Started", "TX-BAD", T0, id_token="STRANGER")
+            assert answer.id_token_info["status"] == "Invalid"
+            await st.event("Updated", "TX-BAD", T0 + timedelta(minutes=1), energy_wh=100)
+            assert [s.ocpp_transaction_id for s in ctl.site.sessions.values()] == ["TX-LOST-START"]
