@@ -176,6 +176,8 @@ def session_need(
     max_kw = kw_from_a(charger.max_current_a, phases, voltage)
     min_kw = kw_from_a(control.min_current_a, phases, voltage)
     max_kw = _car_limit(session, max_kw, min_kw)
+    if session.external_limit_kw is not None:  # reported by the station (OCPP 2.0.1)
+        max_kw = min(max_kw, max(0.0, session.external_limit_kw))
     # Some cars do not wake up after a pause at 0 A: once one has started (a car draws its
     # charger's default from the moment it plugs in), keep it at its minimum until its energy
     # is delivered, where the limits allow (see keep_awake_floors).

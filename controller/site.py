@@ -76,6 +76,7 @@ class SessionState:
     car_max_kw: float | None = None  # the most the car took when offered more [kW]
     ocpp_transaction_id: str | None = None  # OCPP 2.0.1: the station's own id, as it sent it
     last_seq_no: int | None = None  # OCPP 2.0.1: the last TransactionEvent seqNo seen
+    external_limit_kw: float | None = None  # OCPP 2.0.1: a limit the station reports [kW]
 
     @property
     def active(self) -> bool:

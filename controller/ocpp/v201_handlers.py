@@ -21,6 +21,7 @@ from controller.ocpp.protocol import V201ProtocolChargePoint
 from controller.ocpp.v201_mapping import (
     CHARGING_STATE_STATUS,
     charging_need,
+    external_limit_kw,
     id_token_info,
     meter_values_as_v16,
     need_overrides,
@@ -278,6 +279,8 @@ class V201CentralChargePoint(V201ProtocolChargePoint):
             central.site.closed_sessions[internal_id] = session
             return None
         central.site.open_session(session)
+        if central.site.charger(self.id).charging_limits:
+            self._apply_external_limits()
         log.info(
             "%s: transaction %s (session %d) started on EVSE %d (idToken %s)",
             self.id,
@@ -357,8 +360,13 @@ class V201CentralChargePoint(V201ProtocolChargePoint):
         self, charging_limit: dict[str, Any], **kwargs: Any
     ) -> call_result.NotifyChargingLimit:
         evse_id = int(kwargs.get("evse_id") or 0)
-        entry = {"limit": charging_limit, "schedules": kwargs.get("charging_schedule") or []}
+        entry = {
+            "limit": charging_limit,
+            "schedules": kwargs.get("charging_schedule") or [],
+            "received_utc": self.central.clock.now(),
+        }
         self.central.site.charger(self.id).charging_limits[evse_id] = entry
+        self._apply_external_limits()
         log.warning(
             "%s: EVSE %d: the station reports a %s limit",
             self.id,
@@ -374,7 +382,46 @@ class V201CentralChargePoint(V201ProtocolChargePoint):
         self.central.site.charger(self.id).charging_limits.pop(
             int(kwargs.get("evse_id") or 0), None
         )
+        self._apply_external_limits()
         return call_result.ClearedChargingLimit()
+
+    def _apply_external_limits(self) -> None:
+        """The station's reported limits onto its sessions, for the next plan: an EVSE's own
+        limit, and an equal part of a station-wide one (EVSE 0)."""
+        central = self.central
+        limits = central.site.charger(self.id).charging_limits
+        configured = central.config.charger(self.id)
+        phases = configured.phases if configured else 3
+        evses = configured.connectors if configured else 1
+        now = central.clock.now()
+
+        def limit_kw(evse_id: int) -> float | None:
+            entry = limits.get(evse_id)
+            if entry is None:
+                return None
+            return external_limit_kw(
+                entry["schedules"],
+                received_utc=entry["received_utc"],
+                now_utc=now,
+                phases=phases,
+                voltage_v=central.voltage_v(self.id),
+            )
+
+        station_kw = limit_kw(0)
+        changed = False
+        for session in list(central.site.sessions.values()):
+            if session.charger_id != self.id:
+                continue
+            candidates = [limit_kw(session.connector_id)]
+            if station_kw is not None:
+                candidates.append(station_kw / evses)
+            known = [c for c in candidates if c is not None]
+            new = min(known) if known else None
+            if new != session.external_limit_kw:
+                session.external_limit_kw, changed = new, True
+                central.site.emit("session_needs", self.id, transaction_id=session.transaction_id)
+        if changed:
+            log.info("%s: reported limits now %s", self.id, sorted(limits))
 
     @on(Action.report_charging_profiles)
     def on_report_charging_profiles(

@@ -120,3 +120,40 @@ def need_overrides(
     if need.departure_utc is not None or need.energy_kwh is not None:
         result["need_source"] = "car"
     return result
+
+
+def external_limit_kw(
+    schedules: list[dict[str, Any]],
+    *,
+    received_utc: datetime,
+    now_utc: datetime,
+    phases: int,
+    voltage_v: float,
+) -> float | None:
+    """The lowest limit a NotifyChargingLimit's schedules set from now on [kW] (conservative:
+    the plan is not built per period of the station's schedule); None if it gives no number."""
+    lowest = None
+    for schedule in schedules:
+        start = received_utc
+        if schedule.get("start_schedule"):
+            start = parse_timestamp(str(schedule["start_schedule"]), "startSchedule")
+        offset_s = (now_utc - start).total_seconds()
+        duration = schedule.get("duration")
+        if duration is not None and offset_s >= float(duration):
+            continue
+        periods = sorted(schedule.get("charging_schedule_period", []), key=_start_period)
+        for i, period in enumerate(periods):
+            following = periods[i + 1]["start_period"] if i + 1 < len(periods) else None
+            if following is not None and following <= offset_s:
+                continue  # over already
+            limit = float(period["limit"])
+            if schedule.get("charging_rate_unit") == "A":
+                kw = kw_from_a(limit, int(period.get("number_phases") or phases), voltage_v)
+            else:
+                kw = limit / 1000.0
+            lowest = kw if lowest is None else min(lowest, kw)
+    return lowest
+
+
+def _start_period(period: dict[str, Any]) -> float:
+    return float(period["start_period"])

@@ -494,3 +494,55 @@ async def test_an_event_for_an_unknown_transaction_opens_it_and_a_rejected_token
             assert answer.id_token_info["status"] == "Invalid"
             await st.event("Updated", "TX-BAD", T0 + timedelta(minutes=1), energy_wh=100)
             assert [s.ocpp_transaction_id for s in ctl.site.sessions.values()] == ["TX-LOST-START"]
+
+
+async def test_a_limit_the_station_reports_constrains_the_plan(tmp_path):
+    from tests.controller.api.harness import serving
+
+    async with serving(tmp_path) as api:
+        ctl = api.ctl
+        async with connect_v201(ctl.url, "CP001") as st:
+            await st.boot()
+            await wait_for(lambda: ctl.site.chargers["CP001"].capabilities.raw)
+            now = ctl.clock.now()
+            session = await _started(ctl, st, "TX-LIM", now)
+            await api.cycle_for("session_started")
+            (need,) = ctl.loop.state.snapshot.needs
+            assert need.max_kw == pytest.approx(32 * 3 * 230 / 1000)
+            sent_before = len(st.profiles)
+            await st.call(
+                call.NotifyChargingLimit(
+                    charging_limit={"charging_limit_source": "EMS", "is_grid_critical": False},
+                    evse_id=1,
+                    charging_schedule=[
+                        {
+                            "id": 1,
+                            "charging_rate_unit": "A",
+                            "charging_schedule_period": [{"start_period": 0, "limit": 10.0}],
+                        }
+                    ],
+                ),
+                suppress=False,
+            )
+            assert session.external_limit_kw == pytest.approx(6.9)
+            await api.cycle_for("session_needs")
+            (need,) = ctl.loop.state.snapshot.needs
+            assert need.max_kw == pytest.approx(6.9)
+            await wait_for(
+                lambda: any(
+                    p["charging_profile_purpose"] == "TxProfile" for p in st.profiles[sent_before:]
+                )
+            )
+            tx_profiles = [
+                p for p in st.profiles[sent_before:] if p["charging_profile_purpose"] == "TxProfile"
+            ]
+            (schedule,) = tx_profiles[-1]["charging_schedule"]
+            assert max(p["limit"] for p in schedule["charging_schedule_period"]) <= 10.0
+            cycles = len(ctl.loop.state.history)
+            await st.call(
+                call.ClearedChargingLimit(charging_limit_source="EMS", evse_id=1), suppress=False
+            )
+            assert session.external_limit_kw is None
+            await wait_for(lambda: len(ctl.loop.state.history) > cycles)
+            (need,) = ctl.loop.state.snapshot.needs
+            assert need.max_kw == pytest.approx(32 * 3 * 230 / 1000)
