@@ -546,3 +546,30 @@ async def test_a_limit_the_station_reports_constrains_the_plan(tmp_path):
             await wait_for(lambda: len(ctl.loop.state.history) > cycles)
             (need,) = ctl.loop.state.snapshot.needs
             assert need.max_kw == pytest.approx(32 * 3 * 230 / 1000)
+
+
+async def test_basic_auth_for_a_2_0_1_station(tmp_path):
+    import base64
+
+    from controller.security import hash_secret
+
+    config = site_config(
+        f"sqlite:///{tmp_path / 's.db'}",
+        chargers=[{"id": "CP001", "max_current_a": 32, "password_hash": hash_secret("pw-201")}],
+        circuits=[],
+    )
+
+    def headers(password: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"CP001:{password}".encode()).decode()}
+
+    async with running(config, control=False) as ctl:
+        async with websockets.connect(
+            f"{ctl.url}/CP001", subprotocols=["ocpp2.0.1"], additional_headers=headers("pw-201")
+        ) as ws:
+            assert ws.subprotocol == "ocpp2.0.1"
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with websockets.connect(
+                f"{ctl.url}/CP001", subprotocols=["ocpp2.0.1"], additional_headers=headers("no")
+            ):
+                pass
+        assert refused.value.response.status_code == 401
