@@ -9,6 +9,7 @@ string ids here.
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 from typing import Any
 
 from ocpp.v201 import call
@@ -177,3 +178,21 @@ class V201Requests(ChargerRequests):
 
     async def unlock_connector(self, connector_id: int) -> Any:
         return await self._request(call.UnlockConnector(evse_id=connector_id, connector_id=1))
+
+    async def update_firmware(self, location: str, retrieve_utc: datetime) -> Any:
+        retrieve = retrieve_utc.isoformat().replace("+00:00", "Z")
+        return await self._request(
+            call.UpdateFirmware(
+                request_id=next(_request_ids),
+                firmware={"location": location, "retrieve_date_time": retrieve},
+            )
+        )
+
+    async def upload_log(self, location: str) -> Any:
+        return await self._request(
+            call.GetLog(
+                log={"remote_location": location},
+                log_type="DiagnosticsLog",
+                request_id=next(_request_ids),
+            )
+        )

@@ -138,6 +138,16 @@ class Station(ChargePoint):
         )
         return call_result.UnlockConnector(status="Unlocked")
 
+    @on(Action.update_firmware)
+    def on_update_firmware(self, request_id: int, firmware: dict[str, Any], **_: Any):
+        self.received.append(("UpdateFirmware", {"location": firmware["location"]}))
+        return call_result.UpdateFirmware(status="Accepted")
+
+    @on(Action.get_log)
+    def on_get_log(self, log: dict[str, Any], log_type: str, request_id: int, **_: Any):
+        self.received.append(("GetLog", {"location": log["remote_location"], "type": log_type}))
+        return call_result.GetLog(status="Accepted", filename="diag.log")
+
     async def boot(self) -> Any:
         return await self.call(
             call.BootNotification(

@@ -573,3 +573,27 @@ async def test_basic_auth_for_a_2_0_1_station(tmp_path):
             ):
                 pass
         assert refused.value.response.status_code == 401
+
+
+async def test_firmware_and_logs_the_same_way_on_both_versions(tmp_path):
+    from tests.controller.ocpp_client import connect
+
+    config = site_config(f"sqlite:///{tmp_path / 's.db'}")
+    url = "https://files.example/fw-2.bin"
+    async with running(config, control=False) as ctl:
+        async with connect(ctl.url, "CP001") as old, connect_v201(ctl.url, "CP002") as new:
+            await old.boot()
+            await new.boot()
+            for charger_id in ("CP001", "CP002"):
+                requests = ctl.central.requests(charger_id)
+                await requests.update_firmware(url, T0)
+                await requests.upload_log("ftp://logs.example/")
+            assert dict(old.received)["UpdateFirmware"] == {"location": url}
+            assert dict(old.received)["GetDiagnostics"] == {"location": "ftp://logs.example/"}
+            assert dict(new.received)["UpdateFirmware"] == {"location": url}
+            assert dict(new.received)["GetLog"]["location"] == "ftp://logs.example/"
+            await new.call(
+                call.FirmwareStatusNotification(status="Downloading", request_id=1),
+                suppress=False,
+            )
+            assert ctl.site.chargers["CP002"].firmware_status == "Downloading"
