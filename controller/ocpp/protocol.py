@@ -224,14 +224,18 @@ def _guess_unique_id(raw: str) -> str:
 
 # A quick validity check compiled from each schema. jsonschema spends about a third of the
 # server's CPU on the Draft 4 schemas, mostly in its generic machinery. The compiled check
-# covers only the keywords the OCPP 1.6 schemas use, with jsonschema's Draft 4 semantics
+# covers only the keywords the OCPP 1.6 and 2.0.1 schemas use (2.0.1: local ``$ref``s to
+# ``definitions``), with jsonschema's Draft 4 semantics
 # (no format checking, bool is not a number, enum of strings only); it may answer False for
 # a valid payload (then jsonschema decides, as before) but never True for an invalid one.
 # A schema with any other keyword gets no quick check at all.
 Check = Callable[[Any], bool]
 _UNSET: Any = object()
 _quick_checks: dict[tuple[str, str], Check | None] = {}
-_ANNOTATIONS = frozenset({"$schema", "$id", "id", "title", "description", "format", "javaType"})
+_ANNOTATIONS = frozenset(
+    {"$schema", "$id", "id", "title", "description", "format", "javaType", "comment", "default"}
+)
+_DEFINITIONS = "#/definitions/"
 _IS_TYPE: dict[str, Check] = {
     "object": lambda v: isinstance(v, dict),
     "array": lambda v: isinstance(v, list),
@@ -243,10 +247,23 @@ _IS_TYPE: dict[str, Check] = {
 }
 
 
-def _compile_check(schema: Any) -> Check | None:
-    """A predicate that is True only for instances ``schema`` accepts, or None if unsupported."""
+def _compile_check(
+    schema: Any, root: Any = None, resolving: frozenset[str] = frozenset()
+) -> Check | None:
+    """A predicate that is True only for instances ``schema`` accepts, or None if unsupported.
+
+    ``$ref`` to the root's ``definitions`` (the OCPP 2.0.1 schemas) is followed; in Draft 4
+    the keywords beside a ``$ref`` are ignored, and so they are here.
+    """
     if not isinstance(schema, dict):
         return None
+    root = schema if root is None else root
+    if "$ref" in schema:
+        ref = schema["$ref"]
+        if not isinstance(ref, str) or not ref.startswith(_DEFINITIONS) or ref in resolving:
+            return None
+        target = (root.get("definitions") or {}).get(ref[len(_DEFINITIONS) :])
+        return None if target is None else _compile_check(target, root, resolving | {ref})
     known = _ANNOTATIONS | {
         "type",
         "properties",
@@ -257,8 +274,11 @@ def _compile_check(schema: Any) -> Check | None:
         "items",
         "minItems",
         "definitions",
+        "additionalItems",  # ignored by Draft 4 when ``items`` is one schema
     }
-    if not known.issuperset(schema) or "$ref" in schema:
+    if not known.issuperset(schema):
+        return None
+    if "additionalItems" in schema and not isinstance(schema.get("items"), dict):
         return None
     checks: list[Check] = []
     if "type" in schema:
@@ -287,7 +307,7 @@ def _compile_check(schema: Any) -> Check | None:
     if not isinstance(properties, dict):
         return None
     if properties:
-        compiled = {name: _compile_check(sub) for name, sub in properties.items()}
+        compiled = {name: _compile_check(sub, root, resolving) for name, sub in properties.items()}
         if any(c is None for c in compiled.values()):
             return None
         pairs: list[tuple[str, Check]] = list(compiled.items())  # type: ignore[arg-type]
@@ -304,7 +324,7 @@ def _compile_check(schema: Any) -> Check | None:
         elif extra is not True:
             return None
     if "items" in schema:
-        item_check = _compile_check(schema["items"])
+        item_check = _compile_check(schema["items"], root, resolving)
         if item_check is None:
             return None
         checks.append(lambda v: not isinstance(v, list) or all(item_check(i) for i in v))
