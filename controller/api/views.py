@@ -73,6 +73,9 @@ class ChargerView(BaseModel):
     power_kw: float
     assigned_kw: float | None
     connectors: list[ConnectorView]
+    ocpp_version: str | None = None  # the subprotocol of its current or last connection
+    # OCPP 2.0.1 NotifyChargingLimit per EVSE, as the station reported them
+    reported_limits: dict[int, dict[str, Any]] = {}
 
 
 class SessionView(BaseModel):
@@ -271,6 +274,11 @@ def charger_views(ctl: SiteController) -> list[ChargerView]:
                 phases=cfg.phases if cfg else None,
                 circuit=cfg.circuit if cfg else None,
                 capabilities=state.capabilities.as_dict(),
+                ocpp_version=state.ocpp_version,
+                reported_limits={
+                    evse: {"limit": e["limit"], "schedules": e["schedules"]}
+                    for evse, e in state.charging_limits.items()
+                },
                 controllable=state.controllable,
                 uncontrollable_reason=state.uncontrollable_reason,
                 non_compliant=state.non_compliant,

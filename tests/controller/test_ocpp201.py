@@ -499,7 +499,7 @@ async def test_an_event_for_an_unknown_transaction_opens_it_and_a_rejected_token
 
 
 async def test_a_limit_the_station_reports_constrains_the_plan(tmp_path):
-    from tests.controller.api.harness import serving
+    from tests.controller.api.harness import auth, serving
 
     async with serving(tmp_path) as api:
         ctl = api.ctl
@@ -527,6 +527,10 @@ async def test_a_limit_the_station_reports_constrains_the_plan(tmp_path):
                 suppress=False,
             )
             assert session.external_limit_kw == pytest.approx(6.9)
+            chargers = (await api.client.get("/chargers", headers=auth("viewer"))).json()
+            (view,) = [c for c in chargers if c["id"] == "CP001"]
+            assert view["ocpp_version"] == "2.0.1"
+            assert view["reported_limits"]["1"]["limit"]["charging_limit_source"] == "EMS"
             await api.cycle_for("session_needs")
             await wait_for(lambda: ctl.loop.state.snapshot.needs[0].max_kw == pytest.approx(6.9))
 
