@@ -138,6 +138,16 @@ class Station(ChargePoint):
         )
         return call_result.UnlockConnector(status="Unlocked")
 
+    @on(Action.get_charging_profiles)
+    def on_get_charging_profiles(self, request_id: int, charging_profile: dict, **kwargs: Any):
+        self.received.append(("GetChargingProfiles", {"criterion": charging_profile, **kwargs}))
+        return call_result.GetChargingProfiles(status="NoProfiles")
+
+    @on(Action.get_base_report)
+    def on_get_base_report(self, request_id: int, report_base: str, **_: Any):
+        self.received.append(("GetBaseReport", {"report_base": report_base}))
+        return call_result.GetBaseReport(status="Accepted")
+
     @on(Action.update_firmware)
     def on_update_firmware(self, request_id: int, firmware: dict[str, Any], **_: Any):
         self.received.append(("UpdateFirmware", {"location": firmware["location"]}))
