@@ -1,4 +1,4 @@
-"""Load on the OCPP 1.6J central system: K chargers, each a Heartbeat and a MeterValues per period.
+"""Load on the OCPP central system: K chargers, each a Heartbeat and a MeterValues per period.
 
 The server runs in a child process (this file with ``--serve``) so that its CPU time and
 memory can be read from /proc; this process is the load generator: raw ``websockets``
@@ -6,12 +6,16 @@ clients with hand-made JSON frames (the ``ocpp`` client is too heavy for thousan
 chargers on two cores). Each charger boots (BootNotification, answers the server's
 GetConfiguration/ChangeConfiguration, StatusNotification, StartTransaction), then sends a
 Heartbeat at its own phase of the period and a MeterValues half a period later, never more
-than one call outstanding (as OCPP requires). Figures are taken over a steady window after a
+than one call outstanding (as OCPP requires). With ``--ocpp-version 2.0.1`` the chargers are
+2.0.1 stations: BootNotification, GetVariables/SetVariables answered, StatusNotification,
+TransactionEvent Started, then a Heartbeat and a TransactionEvent Updated with the same meter
+values per period. Figures are taken over a steady window after a
 warm-up. The generator shares the machine's cores with the server: its CPU is printed too,
 and its event loop adds to the round trips it measures.
 
     .venv/bin/python bench/ocpp_load.py --sizes 100,1000,2000 --window-s 40 --runs 2
     .venv/bin/python bench/ocpp_load.py --sizes 1000 --profile /tmp/ocpp_load   # cProfile
+    .venv/bin/python bench/ocpp_load.py --sizes 2000 --ocpp-version 2.0.1
 """
 
 from __future__ import annotations
@@ -250,10 +254,46 @@ def meter_values_payload(transaction_id: int | None, energy_wh: int) -> dict[str
     return payload
 
 
+def transaction_event_payload(
+    event_type: str, transaction_id: str, seq_no: int, energy_wh: int | None
+) -> dict[str, Any]:
+    """An OCPP 2.0.1 TransactionEvent with the same sampled data as the 1.6 MeterValues."""
+    payload: dict[str, Any] = {
+        "eventType": event_type,
+        "timestamp": _now_iso(),
+        "triggerReason": "Authorized" if event_type == "Started" else "MeterValuePeriodic",
+        "seqNo": seq_no,
+        "transactionInfo": {"transactionId": transaction_id, "chargingState": "Charging"},
+        "evse": {"id": 1, "connectorId": 1},
+    }
+    if event_type == "Started":
+        payload["idToken"] = {"idToken": "BENCH", "type": "ISO14443"}
+    if energy_wh is not None:
+        sampled = [
+            {"value": energy_wh, "measurand": "Energy.Active.Import.Register"},
+            {"value": 11040, "measurand": "Power.Active.Import"},
+            *(
+                {"value": 16.0, "measurand": "Current.Import", "phase": phase}
+                for phase in ("L1", "L2", "L3")
+            ),
+            {"value": 16, "measurand": "Current.Offered"},
+            {"value": 42, "measurand": "SoC"},
+        ]
+        payload["meterValue"] = [{"timestamp": _now_iso(), "sampledValue": sampled}]
+    return payload
+
+
+def _ref(item: dict[str, Any]) -> dict[str, Any]:
+    return {"component": item["component"], "variable": item["variable"]}
+
+
 class SimCharger:
     """One charger: a websocket, a reader that answers the server, and a call/answer pairing."""
 
-    def __init__(self, charger_id: str, url: str, stats: Stats, timeout_s: float) -> None:
+    def __init__(
+        self, charger_id: str, url: str, stats: Stats, timeout_s: float, version: str = "1.6"
+    ) -> None:
+        self.version = version
         self.charger_id = charger_id
         self.url = url
         self.stats = stats
@@ -316,12 +356,29 @@ class SimCharger:
             ]
         elif action == "ChangeConfiguration":
             reply = [3, unique_id, {"status": "Accepted"}]
+        elif action == "GetVariables":
+            results = [
+                {"attributeStatus": "UnknownVariable", **_ref(item)}
+                for item in payload.get("getVariableData", [])
+            ]
+            reply = [3, unique_id, {"getVariableResult": results}]
+        elif action == "SetVariables":
+            results = [
+                {"attributeStatus": "Accepted", **_ref(item)}
+                for item in payload.get("setVariableData", [])
+            ]
+            reply = [3, unique_id, {"setVariableResult": results}]
         else:
             reply = [4, unique_id, "NotImplemented", f"{action} not simulated", {}]
         await self.ws.send(json.dumps(reply))
         self.stats.frames_sent += 1
         self.server_requests += 1
         if action == "ChangeConfiguration" and payload.get("key") == "MeterValuesSampledData":
+            self.configured.set()
+        if action == "SetVariables" and any(
+            item["variable"]["name"] == "TxUpdatedMeasurands"
+            for item in payload.get("setVariableData", [])
+        ):
             self.configured.set()
 
     async def boot(self, connect_slots: asyncio.Semaphore) -> bool:
@@ -330,17 +387,19 @@ class SimCharger:
         async with connect_slots:
             self.ws = await connect(
                 self.url,
-                subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                subprotocols=[f"ocpp{self.version}"],  # type: ignore[list-item]
                 open_timeout=60,
                 ping_interval=None,
                 compression=None,
                 max_queue=4,
             )
             self.reader = asyncio.create_task(self.read())  # ends with the socket
-            answer = await self.call(
-                "BootNotification",
-                {"chargePointVendor": "bench", "chargePointModel": "raw-ws"},
+            boot = (
+                {"chargingStation": {"vendorName": "bench", "model": "raw-ws"}, "reason": "PowerUp"}
+                if self.version == "2.0.1"
+                else {"chargePointVendor": "bench", "chargePointModel": "raw-ws"}
             )
+            answer = await self.call("BootNotification", boot)
         if not answer or answer.get("status") != "Accepted":
             self.stats.failures.append(f"{self.charger_id}: boot answered {answer!r}")
             return False
@@ -350,6 +409,18 @@ class SimCharger:
                 await self.configured.wait()
         except TimeoutError:
             self.stats.failures.append(f"{self.charger_id}: configuration never finished")
+        if self.version == "2.0.1":
+            status = {
+                "timestamp": _now_iso(),
+                "connectorStatus": "Occupied",
+                "evseId": 1,
+                "connectorId": 1,
+            }
+            await self.call("StatusNotification", status)
+            started = transaction_event_payload("Started", self.charger_id + "-tx", 0, 0)
+            await self.call("TransactionEvent", started)
+            self.stats.ready_at.append(time.perf_counter())
+            return True
         await self.call(
             "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging"}
         )
@@ -369,9 +440,16 @@ class SimCharger:
             await self.call("Heartbeat", {})
             await asyncio.sleep(max(0.0, tick + period_s / 2 - time.perf_counter()))
             self.energy_wh += 31
-            await self.call(
-                "MeterValues", meter_values_payload(self.transaction_id, self.energy_wh)
-            )
+            if self.version == "2.0.1":
+                seq_no = self.energy_wh // 31
+                event = transaction_event_payload(
+                    "Updated", self.charger_id + "-tx", seq_no, self.energy_wh
+                )
+                await self.call("TransactionEvent", event)
+            else:
+                await self.call(
+                    "MeterValues", meter_values_payload(self.transaction_id, self.energy_wh)
+                )
             tick += period_s
 
     async def close(self) -> None:
@@ -406,7 +484,10 @@ class Row:
 async def load(server: ServerProcess, chargers: int, args: argparse.Namespace) -> Row:
     stats = Stats()
     prefix = f"ws://127.0.0.1:{server.port}/ocpp/"
-    sims = [SimCharger(f"CP{i:05d}", prefix + f"CP{i:05d}", stats, 30.0) for i in range(chargers)]
+    sims = [
+        SimCharger(f"CP{i:05d}", prefix + f"CP{i:05d}", stats, 30.0, args.ocpp_version)
+        for i in range(chargers)
+    ]
     slots = asyncio.Semaphore(args.connect_concurrency)
     t0 = time.perf_counter()
     booted = await asyncio.gather(*(sim.boot(slots) for sim in sims), return_exceptions=True)
@@ -440,7 +521,7 @@ async def load(server: ServerProcess, chargers: int, args: argparse.Namespace) -
     await asyncio.sleep(1.0)  # answers still on their way, so the server sees no closed socket
     await asyncio.gather(*(sim.close() for sim in sims), return_exceptions=True)
 
-    steady = {"Heartbeat", "MeterValues"}
+    steady = {"Heartbeat", "MeterValues", "TransactionEvent"}
     in_window = [
         rtt
         for sent, rtt, action in stats.calls
@@ -588,6 +669,7 @@ def main() -> None:
     parser.add_argument(
         "--control", action="store_true", help="run the control cycle too (default: OCPP only)"
     )
+    parser.add_argument("--ocpp-version", choices=("1.6", "2.0.1"), default="1.6")
     parser.add_argument("--profile", help="cProfile the server; stats go to PROFILE-<K>.prof")
     parser.add_argument("--profile-top", type=int, default=25)
     parser.add_argument("--json", help="also write every row to this file")
@@ -621,7 +703,8 @@ def main() -> None:
         print_table(all_rows, "every run")
     print_table(
         [median_row(runs[k]) for k in sizes],
-        f"OCPP 1.6J load, median of {args.runs} run(s); {args.window_s:.0f} s window, "
+        f"OCPP {args.ocpp_version} load, median of {args.runs} run(s); "
+        f"{args.window_s:.0f} s window, "
         f"Heartbeat + MeterValues every {args.period_s:.0f} s per charger"
         + (" (server under cProfile)" if args.profile else ""),
     )

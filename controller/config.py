@@ -131,6 +131,8 @@ class ChargerConfig(_Strict):
         default=None,
         description='"none": connects without credentials on a site that otherwise needs them',
     )
+    # None: the charger may speak either; 2.0.1 is chosen when it offers both
+    ocpp_version: Literal["1.6", "2.0.1"] | None = None
 
 
 class CircuitConfig(_Strict):

@@ -157,6 +157,8 @@ def session_need(
     max_kw = kw_from_a(charger.max_current_a, phases, voltage)
     min_kw = kw_from_a(control.min_current_a, phases, voltage)
     max_kw = _car_limit(session, max_kw, min_kw)
+    if session.external_limit_kw is not None:  # reported by the station (OCPP 2.0.1)
+        max_kw = min(max_kw, max(0.0, session.external_limit_kw))
     return SessionNeed(
         transaction_id=session.transaction_id,
         charger_id=charger.id,
@@ -176,7 +178,7 @@ def session_need(
         departure_known=departure_known,
         proven=session.car_max_kw is not None
         or session.offered_while_drawing_a >= charger.max_current_a - 0.5,
-        need_source=str(overrides.get("source", "override"))
+        need_source=str(overrides.get("need_source", "override"))
         if departure_known or energy_known
         else "default",
     )

@@ -80,6 +80,9 @@ class SessionState:
     idle_while_offered: int = 0  # consecutive readings drawing nothing while offered >= 6 A
     paused_after_drawing: bool = False  # offered less than 6 A after the car had drawn power
     no_resume: bool = False  # did not draw again after a pause: never paused again
+    ocpp_transaction_id: str | None = None  # OCPP 2.0.1: the station's own id, as it sent it
+    last_seq_no: int | None = None  # OCPP 2.0.1: the last TransactionEvent seqNo seen
+    external_limit_kw: float | None = None  # OCPP 2.0.1: a limit the station reports [kW]
 
     @property
     def active(self) -> bool:
@@ -106,6 +109,9 @@ class ChargerState:
     uncontrollable_reason: str | None = None
     uncontrollable_since_utc: datetime | None = None
     non_compliant: bool = False
+    ocpp_version: str | None = None  # the subprotocol of its current or last connection
+    # OCPP 2.0.1 NotifyChargingLimit per EVSE (0: the station): the limit the station reports
+    charging_limits: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def connector(self, connector_id: int) -> ConnectorState:
         state = self.connectors.get(connector_id)

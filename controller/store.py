@@ -94,7 +94,7 @@ sessions = Table(
     Column("transaction_id", Integer, primary_key=True, autoincrement=True),
     Column("charger_id", String(64), nullable=False),
     Column("connector_id", Integer, nullable=False),
-    Column("id_tag", String(20), nullable=False),
+    Column("id_tag", String(36), nullable=False),  # 2.0.1 idTokens take up to 36
     Column("start_utc", UtcDateTime(), nullable=False),
     Column("meter_start_wh", Float, nullable=False),
     Column("stop_utc", UtcDateTime()),
@@ -104,7 +104,9 @@ sessions = Table(
     Column("last_power_kw", Float),
     Column("soc_percent", Float),
     Column("overrides", JSON),
+    Column("ocpp_transaction_id", String(36)),  # OCPP 2.0.1: the station's string id
     Index("ix_sessions_open", "stop_utc"),
+    Index("ix_sessions_ocpp_tx", "charger_id", "ocpp_transaction_id"),
     sqlite_autoincrement=True,  # never reuse a transaction id, even after deletes
 )
 

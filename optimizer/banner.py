@@ -3,8 +3,8 @@
 highspy >= 1.16 prints a copyright banner to the process's standard output (file descriptor 1,
 from C++, so ``contextlib.redirect_stdout`` cannot catch it) the first time a solver is
 created. A command whose output is JSON (``sitecharge plan problem.json > plan.json``) would
-then write invalid JSON. The banner comes once per process: creating the first solver here,
-with descriptor 1 pointed at standard error, sends it where logs go.
+then write invalid JSON, and a JSON log on stderr would get a line that is not JSON. The banner
+comes once per process: the first solver is created here, with descriptor 1 on the null device.
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ def silence_banner() -> None:
         _done = True
         sys.stdout.flush()
         saved = os.dup(1)
+        null = os.open(os.devnull, os.O_WRONLY)
         try:
-            os.dup2(2, 1)
+            os.dup2(null, 1)
             highspy.Highs()
         finally:
             os.dup2(saved, 1)
             os.close(saved)
+            os.close(null)

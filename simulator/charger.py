@@ -99,6 +99,8 @@ class ChargerSpec:
     faults: Faults = field(default_factory=Faults)
     max_step_s: float = 60.0
     reconnect_delay_s: float = 10.0
+    ocpp_version: str = "1.6"  # or "2.0.1" (see simulator.charger201)
+    sends_charging_needs: bool = True  # 2.0.1: the car says when it leaves and what it needs
 
     def rules(self) -> prof.ChargerRules:
         words = {w.strip() for w in self.allowed_units.split(",")}
@@ -296,6 +298,8 @@ class SimChargePoint:
     ``on_sample`` receives a :class:`Sample` per connector with a car at every physics step.
     """
 
+    SUBPROTOCOL = "ocpp1.6"  # a subclass speaks another version (simulator.charger201)
+
     def __init__(
         self,
         spec: ChargerSpec,
@@ -488,13 +492,13 @@ class SimChargePoint:
         try:
             async with connect(
                 self.url,
-                subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                subprotocols=[self.SUBPROTOCOL],  # type: ignore[list-item]
                 additional_headers=self._headers(),
                 open_timeout=10,
                 ping_interval=None,
             ) as ws:
                 self._ws = ws
-                link = _Link(self, ws, self._timeout_s())
+                link = self._new_link(ws)
                 receiver = asyncio.create_task(link.start())
                 helpers.append(receiver)
                 if await self._boot(link):
@@ -514,6 +518,9 @@ class SimChargePoint:
             self._ws = None
             for task in helpers:
                 task.cancel()
+
+    def _new_link(self, ws: Any) -> Any:
+        return _Link(self, ws, self._timeout_s())
 
     async def _boot(self, link: _Link) -> bool:
         while not self._stopping:

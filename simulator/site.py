@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from simulator.charger import ChargerSpec, ClockLike, SimChargePoint
+from simulator.charger201 import SimChargePoint201
 from simulator.record import SessionResult, SiteRecord
 from simulator.scenario import Scenario, Session
 
@@ -57,7 +58,8 @@ class SimSite:
                 n_connectors=max(template.n_connectors, scenario.connectors_per_charger),
                 password=password if password is not None else template.password,
             )
-            self.chargers[cid] = SimChargePoint(spec, url, clock, on_sample=self.record.add)
+            kind = SimChargePoint201 if spec.ocpp_version == "2.0.1" else SimChargePoint
+            self.chargers[cid] = kind(spec, url, clock, on_sample=self.record.add)
         self.active: dict[str, Session] = {}
         self.finished: dict[str, SessionResult] = {}
         self._locks = {
@@ -117,6 +119,10 @@ class SimSite:
         async with self._locks[(session.charger_id, session.connector_id)]:
             ev = session.new_ev_state()
             self.active[session.session_key] = session
+            if isinstance(cp, SimChargePoint201):  # an ISO 15118 car tells what it needs
+                cp.expect_needs(
+                    session.connector_id, session.departure_utc, session.energy_wanted_kwh
+                )
             tx_id = await cp.plug_in(session.connector_id, ev, session.id_tag, session.session_key)
             await self.clock.sleep_until(min(session.departure_utc, end_utc))
             result = await cp.unplug(session.connector_id)

@@ -241,4 +241,8 @@ class OverridesIn(_Body):
                 if not math.isfinite(value):
                     raise InvalidRequest(name, "must be a finite number")
                 result[keys[name]] = float(value)
+        if "departure_utc" in result or "energy_kwh" in result:
+            result["need_source"] = "operator"  # a car's later charging needs do not replace it
+        else:
+            result.pop("need_source", None)
         return result

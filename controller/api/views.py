@@ -73,6 +73,9 @@ class ChargerView(BaseModel):
     power_kw: float
     assigned_kw: float | None
     connectors: list[ConnectorView]
+    ocpp_version: str | None = None  # the subprotocol of its current or last connection
+    # OCPP 2.0.1 NotifyChargingLimit per EVSE, as the station reported them
+    reported_limits: dict[int, dict[str, Any]] = {}
 
 
 class SessionView(BaseModel):
@@ -92,6 +95,8 @@ class SessionView(BaseModel):
     priority: float | None
     planned: bool  # in the last plan (False: reserved, e.g. uncontrollable, or not yet)
     overrides: dict[str, Any]
+    need_source: str  # where departure and energy come from: car, operator, id_tag_group, default
+    ocpp_transaction_id: str | None = None  # OCPP 2.0.1: the station's id, as it sent it
 
 
 class PlanSlot(BaseModel):
@@ -270,6 +275,11 @@ def charger_views(ctl: SiteController) -> list[ChargerView]:
                 phases=cfg.phases if cfg else None,
                 circuit=cfg.circuit if cfg else None,
                 capabilities=state.capabilities.as_dict(),
+                ocpp_version=state.ocpp_version,
+                reported_limits={
+                    evse: {"limit": e["limit"], "schedules": e["schedules"]}
+                    for evse, e in state.charging_limits.items()
+                },
                 controllable=state.controllable,
                 uncontrollable_reason=state.uncontrollable_reason,
                 non_compliant=state.non_compliant,
@@ -330,9 +340,21 @@ def session_views(ctl: SiteController) -> list[SessionView]:
                 priority=need.priority if need else None,
                 planned=need is not None and need.ev_id in planned_energy,
                 overrides=dict(session.overrides),
+                need_source=_need_source(ctl, session),
+                ocpp_transaction_id=session.ocpp_transaction_id,
             )
         )
     return views
+
+
+def _need_source(ctl: SiteController, session: Any) -> str:
+    overrides = session.overrides
+    if overrides.get("need_source"):
+        return str(overrides["need_source"])
+    if "departure_utc" in overrides or "energy_kwh" in overrides:
+        return "operator"
+    groups = {g.group for g in ctl.config.control.groups}
+    return "id_tag_group" if session.id_tag_group in groups else "default"
 
 
 def plan_view(ctl: SiteController) -> PlanView | None:

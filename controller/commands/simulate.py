@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -28,7 +29,7 @@ LOG = logging.getLogger("sitecharge.simulate")
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "simulate",
-        help="run simulated chargers against an OCPP 1.6J central system",
+        help="run simulated chargers against an OCPP 1.6J or 2.0.1 central system",
         description="Run simulated chargers playing a scenario against a central system.",
     )
     parser.add_argument("--url", required=True, help="central system URL, e.g. ws://host:9000/ocpp")
@@ -46,6 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--meter-interval-s", type=int, default=60)
     parser.add_argument("--sampled-data", default=DEFAULT_SAMPLED_DATA)
     parser.add_argument("--password", help="HTTP Basic auth password (Security Profile 1)")
+    parser.add_argument(
+        "--ocpp-version",
+        choices=("1.6", "2.0.1", "mixed"),
+        default="1.6",
+        help="what the chargers speak; mixed: every second one 2.0.1 (1.6)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -95,8 +102,18 @@ async def _run(args: argparse.Namespace) -> int:
         max_current_a=args.max_current_a,
         meter_interval_s=args.meter_interval_s,
         sampled_data=args.sampled_data,
+        ocpp_version="1.6" if args.ocpp_version == "mixed" else args.ocpp_version,
+        password=args.password,
     )
-    site = SimSite(args.url, scenario, clock, charger_spec=spec, password=args.password)
+    specs = None
+    if args.ocpp_version == "mixed":
+        specs = {
+            cid: replace(spec, charger_id=cid, ocpp_version="2.0.1")
+            for cid in scenario.charger_ids[1::2]
+        }
+    site = SimSite(
+        args.url, scenario, clock, charger_spec=spec, specs=specs, password=args.password
+    )
     print(
         f"{len(scenario.charger_ids)} chargers, {len(scenario.sessions)} sessions "
         f"({args.sessions_csv or args.scenario}), {args.duration_h:g} h at {args.speed:g}x "

@@ -25,6 +25,7 @@ REPLAN_EVENTS = frozenset(
         "limit_changed",
         "prices_changed",
         "manual",
+        "session_needs",
     }
 )
 LIMIT_DEBOUNCE_S = 0.1

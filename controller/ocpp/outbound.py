@@ -17,6 +17,7 @@ import decimal
 import functools
 import math
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
@@ -139,6 +140,16 @@ class ChargerRequests:
 
     async def unlock_connector(self, connector_id: int) -> Any:
         return await self._request(call.UnlockConnector(connector_id=connector_id))
+
+    async def update_firmware(self, location: str, retrieve_utc: datetime) -> Any:
+        """Fetch firmware from ``location`` from ``retrieve_utc`` on and install it (both
+        versions: progress arrives as FirmwareStatusNotification)."""
+        retrieve = retrieve_utc.isoformat().replace("+00:00", "Z")
+        return await self._request(call.UpdateFirmware(location=location, retrieve_date=retrieve))
+
+    async def upload_log(self, location: str) -> Any:
+        """Upload a diagnostics log to ``location``: GetDiagnostics here, GetLog in 2.0.1."""
+        return await self._request(call.GetDiagnostics(location=location))
 
 
 _camel_names: dict[str, str] = {}

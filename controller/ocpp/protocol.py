@@ -29,6 +29,9 @@ from ocpp.charge_point import (
 from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator
 from ocpp.v16 import ChargePoint as V16ChargePoint
 from ocpp.v16.enums import Action
+from ocpp.v201 import call as v201_call
+from ocpp.v201 import call_result as v201_call_result
+from ocpp.v201.enums import Action as V201Action
 
 from controller.ocpp.edge import EdgeStats
 from controller.ocpp.errors import SCHEMA_ERROR_CODES, CallErrorReply
@@ -39,7 +42,8 @@ log = logging.getLogger(__name__)
 ocpp.messages.ASYNC_VALIDATION = False
 
 _KNOWN_V16_ACTIONS = frozenset(a.value for a in Action)
-MAX_DEPTH = 16  # the deepest OCPP 1.6 payload (SetChargingProfile) nests 6 levels
+_KNOWN_V201_ACTIONS = frozenset(a.value for a in V201Action)
+MAX_DEPTH = 16  # the deepest OCPP payload (SetChargingProfile) nests 6-8 levels
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1  # OCPP integers are 32-bit (and so are our columns)
 _CALL_START = re.compile(r"^\s*\[\s*2\s*,")
 _UNIQUE_ID = re.compile(r'^\s*\[\s*\d+\s*,\s*"([^"]{1,36})"')
@@ -48,7 +52,9 @@ FrameSink = Callable[[str, str], None]  # (direction "in"/"out", frame)
 
 
 class ProtocolChargePoint(V16ChargePoint):
-    """A charger's connection, seen from the central system."""
+    """A charger's connection, seen from the central system (OCPP 1.6J; see the 2.0.1 subclass)."""
+
+    known_actions = _KNOWN_V16_ACTIONS
 
     def __init__(
         self,
@@ -150,12 +156,12 @@ class ProtocolChargePoint(V16ChargePoint):
     async def _dispatch(self, msg: Call) -> None:
         handlers = self.route_map.get(msg.action)
         if handlers is None or "_on_action" not in handlers:
-            if msg.action in _KNOWN_V16_ACTIONS:
+            if msg.action in self.known_actions:
                 raise CallErrorReply("NotSupported", f"{msg.action} is not supported here")
             raise CallErrorReply("NotImplemented", f"unknown action {msg.action!r}")
         if not isinstance(msg.payload, dict):
             raise CallErrorReply("FormationViolation", "the payload must be a JSON object")
-        _validate(msg)
+        _validate(msg, self._ocpp_version)
         _check_values(msg.payload, "")
         handler = handlers["_on_action"]
         kwargs = _snake_case_keys(msg.payload)
@@ -172,36 +178,52 @@ class ProtocolChargePoint(V16ChargePoint):
         payload = snake_to_camel_case(remove_nones(serialize_as_dict(response)))
         await self._send(msg.create_call_result(payload).to_json())
 
+    def error_code(self, error: CallErrorReply) -> str:
+        return error.code
+
     async def _send_error(self, unique_id: str, error: CallErrorReply) -> None:
-        frame = CallError(unique_id, error.code, error.description[:255], error.details)
+        code = self.error_code(error)
+        frame = CallError(unique_id, code, error.description[:255], error.details)
         await self._send(frame.to_json())
 
 
+class V201ProtocolChargePoint(ProtocolChargePoint):
+    """The same strict framing for an OCPP 2.0.1 station: its schemas, calls and error names."""
+
+    _call = v201_call
+    _call_result = v201_call_result
+    _ocpp_version = "2.0.1"
+    known_actions = _KNOWN_V201_ACTIONS
+
+    def error_code(self, error: CallErrorReply) -> str:
+        return error.v201_code
+
+
 def _no_constant(name: str) -> Any:
-    raise CallErrorReply("FormationViolation", f"{name} is not a JSON number")
+    raise CallErrorReply("RpcFrameworkError", f"{name} is not a JSON number")
 
 
 def _unpack(raw: str) -> Call | CallResult | CallError:
     try:
         frame = json.loads(raw, parse_constant=_no_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CallErrorReply("FormationViolation", f"not valid JSON: {exc.msg}") from exc
+        raise CallErrorReply("RpcFrameworkError", f"not valid JSON: {exc.msg}") from exc
     except RecursionError as exc:
-        raise CallErrorReply("FormationViolation", "JSON nested too deeply") from exc
+        raise CallErrorReply("RpcFrameworkError", "JSON nested too deeply") from exc
     if _depth(frame) > MAX_DEPTH:
-        raise CallErrorReply("FormationViolation", f"JSON nested deeper than {MAX_DEPTH} levels")
+        raise CallErrorReply("RpcFrameworkError", f"JSON nested deeper than {MAX_DEPTH} levels")
     if not isinstance(frame, list) or not frame:
-        raise CallErrorReply("FormationViolation", "an OCPP-J frame is a JSON array")
+        raise CallErrorReply("RpcFrameworkError", "an OCPP-J frame is a JSON array")
     kind = frame[0]
     shapes = {2: (Call, 4), 3: (CallResult, 3), 4: (CallError, (4, 5))}
     if type(kind) is not int or kind not in shapes:
-        raise CallErrorReply("FormationViolation", f"unknown MessageTypeId {kind!r:.40}")
+        raise CallErrorReply("MessageTypeNotSupported", f"unknown MessageTypeId {kind!r:.40}")
     cls, length = shapes[kind]
     lengths = length if isinstance(length, tuple) else (length,)
     if len(frame) not in lengths or not isinstance(frame[1], str):
-        raise CallErrorReply("FormationViolation", "the frame has the wrong number of elements")
+        raise CallErrorReply("RpcFrameworkError", "the frame has the wrong number of elements")
     if kind == 2 and not isinstance(frame[2], str):
-        raise CallErrorReply("FormationViolation", "the action must be a string")
+        raise CallErrorReply("RpcFrameworkError", "the action must be a string")
     return cls(*frame[1:])
 
 
@@ -244,11 +266,12 @@ def _check_values(value: Any, where: str) -> None:
             raise CallErrorReply("PropertyConstraintViolation", f"{where}: not UTF-8") from exc
 
 
-def _validate(msg: Call) -> None:
-    validator = get_validator(MessageType.Call, msg.action, "1.6")
-    quick = _quick_checks.get(msg.action, _UNSET)
+def _validate(msg: Call, version: str = "1.6") -> None:
+    validator = get_validator(MessageType.Call, msg.action, version)
+    key = (version, msg.action)
+    quick = _quick_checks.get(key, _UNSET)
     if quick is _UNSET:
-        quick = _quick_checks[msg.action] = _compile_check(validator.schema)
+        quick = _quick_checks[key] = _compile_check(validator.schema)
     if quick is not None and quick(msg.payload):
         return  # certainly valid; anything else goes to jsonschema for the exact error
     try:
@@ -294,14 +317,18 @@ def _guess_unique_id(raw: str) -> str:
 
 # A quick validity check compiled from each schema. jsonschema spends about a third of the
 # server's CPU on the Draft 4 schemas, mostly in its generic machinery. The compiled check
-# covers only the keywords the OCPP 1.6 schemas use, with jsonschema's Draft 4 semantics
+# covers only the keywords the OCPP 1.6 and 2.0.1 schemas use (2.0.1: local ``$ref``s to
+# ``definitions``), with jsonschema's Draft 4 semantics
 # (no format checking, bool is not a number, enum of strings only); it may answer False for
 # a valid payload (then jsonschema decides, as before) but never True for an invalid one.
 # A schema with any other keyword gets no quick check at all.
 Check = Callable[[Any], bool]
 _UNSET: Any = object()
-_quick_checks: dict[str, Check | None] = {}
-_ANNOTATIONS = frozenset({"$schema", "$id", "id", "title", "description", "format", "javaType"})
+_quick_checks: dict[tuple[str, str], Check | None] = {}
+_ANNOTATIONS = frozenset(
+    {"$schema", "$id", "id", "title", "description", "format", "javaType", "comment", "default"}
+)
+_DEFINITIONS = "#/definitions/"
 _IS_TYPE: dict[str, Check] = {
     "object": lambda v: isinstance(v, dict),
     "array": lambda v: isinstance(v, list),
@@ -313,10 +340,23 @@ _IS_TYPE: dict[str, Check] = {
 }
 
 
-def _compile_check(schema: Any) -> Check | None:
-    """A predicate that is True only for instances ``schema`` accepts, or None if unsupported."""
+def _compile_check(
+    schema: Any, root: Any = None, resolving: frozenset[str] = frozenset()
+) -> Check | None:
+    """A predicate that is True only for instances ``schema`` accepts, or None if unsupported.
+
+    ``$ref`` to the root's ``definitions`` (the OCPP 2.0.1 schemas) is followed; in Draft 4
+    the keywords beside a ``$ref`` are ignored, and so they are here.
+    """
     if not isinstance(schema, dict):
         return None
+    root = schema if root is None else root
+    if "$ref" in schema:
+        ref = schema["$ref"]
+        if not isinstance(ref, str) or not ref.startswith(_DEFINITIONS) or ref in resolving:
+            return None
+        target = (root.get("definitions") or {}).get(ref[len(_DEFINITIONS) :])
+        return None if target is None else _compile_check(target, root, resolving | {ref})
     known = _ANNOTATIONS | {
         "type",
         "properties",
@@ -327,8 +367,11 @@ def _compile_check(schema: Any) -> Check | None:
         "items",
         "minItems",
         "definitions",
+        "additionalItems",  # ignored by Draft 4 when ``items`` is one schema
     }
-    if not known.issuperset(schema) or "$ref" in schema:
+    if not known.issuperset(schema):
+        return None
+    if "additionalItems" in schema and not isinstance(schema.get("items"), dict):
         return None
     checks: list[Check] = []
     if "type" in schema:
@@ -357,7 +400,7 @@ def _compile_check(schema: Any) -> Check | None:
     if not isinstance(properties, dict):
         return None
     if properties:
-        compiled = {name: _compile_check(sub) for name, sub in properties.items()}
+        compiled = {name: _compile_check(sub, root, resolving) for name, sub in properties.items()}
         if any(c is None for c in compiled.values()):
             return None
         pairs: list[tuple[str, Check]] = list(compiled.items())  # type: ignore[arg-type]
@@ -374,7 +417,7 @@ def _compile_check(schema: Any) -> Check | None:
         elif extra is not True:
             return None
     if "items" in schema:
-        item_check = _compile_check(schema["items"])
+        item_check = _compile_check(schema["items"], root, resolving)
         if item_check is None:
             return None
         checks.append(lambda v: not isinstance(v, list) or all(item_check(i) for i in v))

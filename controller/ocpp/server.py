@@ -1,4 +1,9 @@
-"""The OCPP 1.6J central system: the websocket server and the registry of live connections."""
+"""The OCPP central system: the websocket server and the registry of live connections.
+
+One server speaks 1.6J and 2.0.1: the subprotocol is negotiated per connection (2.0.1 when a
+charger offers it, unless the site file pins the charger to 1.6), and each version has its own
+handler module behind the same site model.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from controller.ocpp.errors import ChargerOffline, ChargerRequestError
 from controller.ocpp.gate import Gate, HandshakeRefused
 from controller.ocpp.outbound import ChargerRequests
 from controller.ocpp.v16_handlers import CentralChargePoint
+from controller.ocpp.v201_handlers import V201CentralChargePoint
 from controller.site import Capabilities, SessionState, SiteState
 from controller.store import AsyncStore, ocpp_messages
 from controller.units import kw_from_a
@@ -30,6 +36,8 @@ from controller.units import kw_from_a
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp1.6"
+SUBPROTOCOL_V201 = "ocpp2.0.1"
+SUBPROTOCOLS = (SUBPROTOCOL_V201, SUBPROTOCOL)  # in order of preference
 SMART_CHARGING_KEYS = [
     "ChargeProfileMaxStackLevel",
     "ChargingScheduleAllowedChargingRateUnit",
@@ -55,7 +63,7 @@ class CentralSystem:
         self.site = site
         self.store = store
         self.authorizer = Authorizer(config.authorization)
-        self.connections: dict[str, CentralChargePoint] = {}
+        self.connections: dict[str, CentralChargePoint | V201CentralChargePoint] = {}
         self.data_transfer_handlers: dict[str, DataTransferHandler] = {}
         self.ready_listeners: list[ReadyListener] = []
         self.gate = Gate(config.ocpp.limits)
@@ -81,6 +89,7 @@ class CentralSystem:
                 soc_percent=row["soc_percent"],
                 overrides=row["overrides"] or {},
                 id_tag_group=self.authorizer.group(row["id_tag"]),
+                ocpp_transaction_id=row.get("ocpp_transaction_id"),
             )
             self.site.sessions[session.transaction_id] = session
         if rows:
@@ -100,7 +109,8 @@ class CentralSystem:
             self._handle_connection,
             host if host is not None else ocpp_cfg.host,
             port if port is not None else ocpp_cfg.port,
-            subprotocols=[SUBPROTOCOL],
+            subprotocols=list(SUBPROTOCOLS),
+            select_subprotocol=self._select_subprotocol,
             process_request=self._process_request,
             ssl=ssl_context,
             ping_interval=60,
@@ -119,7 +129,7 @@ class CentralSystem:
         self._spawn(self._watchdog(), "ocpp-watchdog")
         scheme = "wss" if ssl_context else "ws"
         log.info(
-            "OCPP 1.6J central system on %s://%s:%s%s/<chargePointId>",
+            "OCPP 1.6J/2.0.1 central system on %s://%s:%s%s/<chargePointId>",
             scheme,
             host or ocpp_cfg.host,
             self.port,
@@ -187,10 +197,15 @@ class CentralSystem:
             for value in request.headers.get_all("Sec-WebSocket-Protocol")
             for p in value.split(",")
         ]
-        if SUBPROTOCOL not in offered:
+        if self._choose_subprotocol(charger_id, offered) is None:
+            allowed = self._allowed_subprotocols(charger_id)
+            log.warning(
+                "%s: connection refused: offers %s, allowed %s", charger_id, offered, allowed
+            )
             return connection.respond(
                 HTTPStatus.BAD_REQUEST,
-                f"unsupported or missing subprotocol {offered}: this server speaks {SUBPROTOCOL}\n",
+                f"unsupported or missing subprotocol {offered}: {charger_id} may speak "
+                f"{', '.join(allowed)}\n",
             )
         configured = self.config.charger(charger_id)
         if configured is None and not self.config.ocpp.allow_unknown_chargers:
@@ -206,6 +221,22 @@ class CentralSystem:
             )
         return None
 
+    def _allowed_subprotocols(self, charger_id: str) -> tuple[str, ...]:
+        configured = self.config.charger(charger_id)
+        if configured is None or configured.ocpp_version is None:
+            return SUBPROTOCOLS
+        return (f"ocpp{configured.ocpp_version}",)
+
+    def _choose_subprotocol(self, charger_id: str, offered: list[str]) -> str | None:
+        for subprotocol in self._allowed_subprotocols(charger_id):
+            if subprotocol in offered:
+                return subprotocol
+        return None
+
+    def _select_subprotocol(self, connection: ServerConnection, offered: Any) -> Any:
+        charger_id = self._charger_id_from_path(connection.request.path) or ""
+        return self._choose_subprotocol(charger_id, list(offered))
+
     # connections -------------------------------------------------------------------------
     async def _handle_connection(self, connection: ServerConnection) -> None:
         source = _source(connection)
@@ -219,13 +250,21 @@ class CentralSystem:
         charger_id = self._charger_id_from_path(connection.request.path)
         assert charger_id is not None  # checked in _process_request
         previous = self.connections.get(charger_id)
-        charge_point = CentralChargePoint(charger_id, connection, self)
+        version_201 = connection.subprotocol == SUBPROTOCOL_V201
+        handler_class = V201CentralChargePoint if version_201 else CentralChargePoint
+        charge_point = handler_class(charger_id, connection, self)
+        self.site.charger(charger_id).ocpp_version = "2.0.1" if version_201 else "1.6"
         self.connections[charger_id] = charge_point
         if previous is not None:
             log.info("%s: new connection replaces the previous one", charger_id)
             await previous._connection.close(code=1000, reason="replaced by a new connection")
         self.site.mark_seen(charger_id, self.clock.now())
-        log.info("%s: connected from %s", charger_id, connection.remote_address)
+        log.info(
+            "%s: connected from %s (%s)",
+            charger_id,
+            connection.remote_address,
+            connection.subprotocol,
+        )
         try:
             await charge_point.start()
         except ConnectionClosed:
@@ -256,7 +295,8 @@ class CentralSystem:
         charge_point = self.connections.get(charger_id)
         if charge_point is None:
             raise ChargerOffline(charger_id, "request", "not connected")
-        return ChargerRequests(charge_point)
+        factory = getattr(charge_point, "requests_factory", ChargerRequests)
+        return factory(charge_point)
 
     def voltage_v(self, charger_id: str) -> float:
         configured = self.config.charger(charger_id)
@@ -265,8 +305,11 @@ class CentralSystem:
         return self.config.charger_voltage_v(configured)
 
     # after a boot ------------------------------------------------------------------------
-    async def charger_booted(self, charger_id: str) -> None:
-        self._spawn(self._configure(charger_id), f"configure-{charger_id}")
+    async def charger_booted(
+        self, charger_id: str, configure: Callable[[str], Awaitable[None]] | None = None
+    ) -> None:
+        """Configure the charger in the background (``configure``: a version's own way)."""
+        self._spawn((configure or self._configure)(charger_id), f"configure-{charger_id}")
 
     async def _configure(self, charger_id: str) -> None:
         """Read the smart-charging keys and set the sampling the controller needs."""
@@ -296,6 +339,10 @@ class CentralSystem:
             )
         except ChargerRequestError as exc:
             log.warning("%s: could not read or set configuration: %s", charger_id, exc)
+        await self.charger_ready(charger_id)
+
+    async def charger_ready(self, charger_id: str) -> None:
+        """Configured (or tried): the loop may now send its standing default and plans."""
         self.site.emit("charger_ready", charger_id)
         for listener in self.ready_listeners:
             try:

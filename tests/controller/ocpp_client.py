@@ -91,6 +91,16 @@ class ClientChargePoint(ChargePoint):
         self.received.append(("TriggerMessage", {"requested_message": requested_message}))
         return call_result.TriggerMessage(status="Accepted")
 
+    @on(Action.update_firmware)
+    def on_update_firmware(self, location: str, retrieve_date: str, **_: Any):
+        self.received.append(("UpdateFirmware", {"location": location}))
+        return call_result.UpdateFirmware()
+
+    @on(Action.get_diagnostics)
+    def on_get_diagnostics(self, location: str, **_: Any):
+        self.received.append(("GetDiagnostics", {"location": location}))
+        return call_result.GetDiagnostics(file_name="diag.log")
+
     async def boot(self) -> Any:
         return await self.call(
             call.BootNotification(charge_point_vendor="TestVendor", charge_point_model="T1"),

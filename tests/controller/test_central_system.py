@@ -156,7 +156,7 @@ async def test_second_connection_replaces_the_first(tmp_path):
 @pytest.mark.parametrize(
     ("path", "subprotocols", "status"),
     [
-        ("/ocpp/CP001", ["ocpp2.0.1"], 400),
+        ("/ocpp/CP001", ["ocpp2.0"], 400),
         ("/elsewhere/CP001", ["ocpp1.6"], 404),
         ("/ocpp/", ["ocpp1.6"], 404),
         ("/ocpp/NOT-LISTED", ["ocpp1.6"], 404),

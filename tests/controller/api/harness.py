@@ -90,13 +90,15 @@ async def charging_session(api: Api, charger_id: str = "CP001", *, power_w: floa
         await cp.call(
             call.StatusNotification(connector_id=1, error_code="NoError", status="Preparing")
         )
-        now = api.ctl.clock.now()
+        # Started an hour ago: the 2 kWh its register shows (and a meterStop of a few kWh) are
+        # what a charger can deliver by now, so the controller believes them.
+        started = api.ctl.clock.now() - timedelta(hours=1)
         start = await cp.call(
             call.StartTransaction(
                 connector_id=1,
                 id_tag="TAG1",
                 meter_start=0,
-                timestamp=now.isoformat(),
+                timestamp=started.isoformat(),
             ),
             suppress=False,
         )
@@ -111,7 +113,7 @@ async def charging_session(api: Api, charger_id: str = "CP001", *, power_w: floa
                 transaction_id=tx,
                 meter_value=[
                     {
-                        "timestamp": (now + timedelta(seconds=1)).isoformat(),
+                        "timestamp": api.ctl.clock.now().isoformat(),
                         "sampled_value": sampled,
                     }
                 ],

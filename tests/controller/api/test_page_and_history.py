@@ -176,7 +176,7 @@ async def test_closed_sessions_with_their_energy(tmp_path):
             async with charging_session(api, charger_id) as (cp, tx):
                 txs.append(tx)
                 stop = call.StopTransaction(
-                    meter_stop=12_500,
+                    meter_stop=12_500,  # an hour's charging: what a 22 kW charger can deliver
                     timestamp=ctl.clock.now().isoformat(),
                     transaction_id=tx,
                     reason="EVDisconnected",

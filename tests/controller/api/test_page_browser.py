@@ -126,7 +126,8 @@ async def test_operator_sets_and_cancels_a_cap_from_the_page(tmp_path):
         await row.locator("button").click()
         await expect(page.locator("#op-msg")).to_contain_text(f"session {tx} updated")
         overrides = api.ctl.site.sessions[tx].overrides
-        assert set(overrides) == {"energy_kwh", "departure_utc"}
+        assert set(overrides) == {"energy_kwh", "departure_utc", "need_source"}
+        assert overrides["need_source"] == "operator"
         assert overrides["energy_kwh"] == 20.0
         await expect(row.locator("td").nth(5)).to_contain_text("(operator)")
         await page.click("#replan")

@@ -255,6 +255,7 @@ async def test_session_override_changes_the_next_plan(tmp_path):
             assert answer.json()["overrides"] == {
                 "departure_utc": departure.isoformat(),
                 "energy_kwh": 12.0,
+                "need_source": "operator",  # a car's charging needs do not replace these
             }
             past = {"departure": (ctl.clock.now() - timedelta(minutes=5)).isoformat()}
             answer = await client.put(f"/sessions/{tx}/overrides", json=past, headers=OPERATOR)
