@@ -131,6 +131,7 @@ class Row:
     served: int = 0
     sessions: int = 0
     real_s: float = 0.0
+    at_limit: int = 0
 
     def add(
         self,
