@@ -104,7 +104,7 @@ def replay_config(
     config: SiteConfig, store_url: str, solver_time_limit_s: float = REPLAY_SOLVER_LIMIT_S
 ) -> SiteConfig:
     """The site file as a replay runs it: loopback OCPP on a free port, no TLS, no API, no DR,
-    its own store, chargers without passwords, a solver limit no solve reaches."""
+    its own store, chargers without passwords, the replay's solver limit."""
     return config.model_copy(
         update={
             "ocpp": config.ocpp.model_copy(update={"host": "127.0.0.1", "port": 0, "tls": None}),
