@@ -131,6 +131,7 @@ class Row:
     served: int = 0
     sessions: int = 0
     real_s: float = 0.0
+    at_limit: int = 0
 
     def add(
         self,
@@ -201,6 +202,7 @@ def run_case(kind: str, seed: int, n_chargers: int, rows: dict[str, Row], progre
             len(sessions),
             real_s,
         )
+        rows[f"{strategy} ({needs})"].at_limit += result.stats.get("solves_at_time_limit", 0)
     n = round((end - start).total_seconds() / 60)
     tariff = build_tariff(config.tariff, timezone=TIMEZONE, base_dir=config.base_dir)
     prices = np.asarray(tariff.prices(start, 60, n).prices_per_kwh, dtype=float)

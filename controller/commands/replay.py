@@ -67,6 +67,13 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, ReplayInputError) as exc:
         print(f"sitecharge replay: {exc}", file=sys.stderr)
         return 2
+    at_limit = result.stats.get("solves_at_time_limit", 0)
+    if at_limit:
+        print(
+            f"sitecharge replay: warning: {at_limit} plan(s) stopped at the solver's time limit; "
+            "this result may differ on a faster or slower machine",
+            file=sys.stderr,
+        )
     text = json.dumps(result.as_json(), indent=1)
     if args.out is None:
         print(text)

@@ -38,6 +38,7 @@ class ReplayResult:
     limit_kw: Steps
     summary: dict[str, float]
     stats: dict[str, Any] = field(default_factory=dict)  # run facts, not part of RESULT.json
+    record: SiteRecord | None = field(default=None, repr=False)  # every sample (for plots)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -197,5 +198,5 @@ def build_result(
         "seconds_over_limit": round(seconds_over(power, limit, start_utc, end_utc), 3),
     }
     return ReplayResult(
-        strategy, needs, start_utc, end_utc, sessions, power, limit, summary, stats or {}
+        strategy, needs, start_utc, end_utc, sessions, power, limit, summary, stats or {}, record
     )

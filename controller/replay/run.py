@@ -2,8 +2,7 @@
 
 The controller is the one ``serve`` runs (:class:`controller.app.SiteController`), changed only
 where a replay must differ: its OCPP server on an ephemeral loopback port, no API, no
-demand-response sources, a temporary store, and a solver limit far above any solve (so the
-plan never depends on how fast the machine is). Chargers are :class:`simulator.site.SimSite`
+demand-response sources, a temporary store. Chargers are :class:`simulator.site.SimSite`
 over real websockets. Time is virtual (:mod:`controller.stepped`): the run takes as long as the
 code needs, and the same input gives the same result on every run.
 """
@@ -46,8 +45,11 @@ STRATEGIES = {
     "equal_share": "equal_share",
 }
 NEEDS = ("known", "unknown")
-#: the optimiser's limit in a replay [s]: far above any solve, so never what ends one
-REPLAY_SOLVER_LIMIT_S = 3600.0
+#: the optimiser's wall-clock limit in a replay [s], as in ``serve``. A plan that stops at it
+#: depends on the machine's speed: RESULT.json is reproducible only while no solve reaches it
+#: (``stats["solves_at_time_limit"]`` counts them; the command warns). The optimiser has no
+#: deterministic work limit yet (note for the optimiser: e.g. HiGHS ``mip_max_nodes``).
+REPLAY_SOLVER_LIMIT_S = 10.0
 #: the store's batching interval in a replay [virtual s] (each wake-up is a step of the clock)
 REPLAY_STORE_FLUSH_S = 60.0
 
@@ -73,6 +75,7 @@ class ReplaySettings:
     limits: tuple[LimitEntry, ...] = ()
     progress: bool = False
     meter_interval_s: int | None = None  # default: the site file's ocpp sample interval
+    solver_time_limit_s: float = REPLAY_SOLVER_LIMIT_S
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -98,9 +101,11 @@ def stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def replay_config(config: SiteConfig, store_url: str) -> SiteConfig:
+def replay_config(
+    config: SiteConfig, store_url: str, solver_time_limit_s: float = REPLAY_SOLVER_LIMIT_S
+) -> SiteConfig:
     """The site file as a replay runs it: loopback OCPP on a free port, no TLS, no API, no DR,
-    its own store, chargers without passwords, a solver limit no solve reaches."""
+    its own store, chargers without passwords, the replay's solver limit."""
     return config.model_copy(
         update={
             "ocpp": config.ocpp.model_copy(update={"host": "127.0.0.1", "port": 0, "tls": None}),
@@ -111,7 +116,7 @@ def replay_config(config: SiteConfig, store_url: str) -> SiteConfig:
                 c.model_copy(update={"password_hash": None}) for c in config.chargers
             ),
             "control": config.control.model_copy(
-                update={"solver_time_limit_s": REPLAY_SOLVER_LIMIT_S}
+                update={"solver_time_limit_s": solver_time_limit_s}
             ),
         }
     )
@@ -213,8 +218,22 @@ async def _run(
         disable=not settings.progress,
     )
 
+    at_limit = [0]
+    seen: list[Any] = []
+
+    def count_time_limits() -> None:
+        # the loop keeps its last 500 cycles: count the new ones often enough
+        history = controller.loop.state.history if controller.loop else []
+        last = seen[-1] if seen else None
+        new = [h for h in history if last is None or h.at_utc > last]
+        # the optimiser may label its incumbent "optimal" at the limit: go by the time taken
+        at_limit[0] += sum(h.solve_s >= 0.95 * settings.solver_time_limit_s for h in new)
+        if new:
+            seen[:] = [new[-1].at_utc]
+
     async def follow() -> None:
         while True:
+            count_time_limits()
             bar.n = min(total_min, int(clock.elapsed_s() // 60))
             bar.set_postfix(kw=f"{sim.power_now_kw():.0f}", cars=len(sim.active), refresh=True)
             await clock.sleep(900)
@@ -225,6 +244,7 @@ async def _run(
         record = await sim.run(until_utc=end_utc)
         windows = controller.limits.windows(start_utc, end_utc)
         cycles = controller.loop.cycles if controller.loop else 0
+        count_time_limits()
     finally:
         follower.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -241,7 +261,11 @@ async def _run(
         grid_kw=config.site.grid_limit_kw,
         windows=windows,
         tariff=tariff,
-        stats={"cycles": cycles, "real_s": round(time.perf_counter() - started, 3)},
+        stats={
+            "cycles": cycles,
+            "solves_at_time_limit": at_limit[0],
+            "real_s": round(time.perf_counter() - started, 3),
+        },
     )
 
 
@@ -267,7 +291,7 @@ def run_replay(
     )
     with tempfile.TemporaryDirectory(prefix="sitecharge-replay-") as folder:
         store_url = f"sqlite:///{Path(folder) / 'replay.db'}"
-        run_config = replay_config(config, store_url)
+        run_config = replay_config(config, store_url, settings.solver_time_limit_s)
         return run_stepped(
             lambda clock: _run(clock, run_config, scenario, settings, end_utc), start_utc
         )

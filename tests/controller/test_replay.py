@@ -240,3 +240,23 @@ def test_seconds_over_counts_only_time_above_the_limit() -> None:
     limit = limit_steps(50.0, [window], t0, t0 + timedelta(hours=3))
     power = [(t0, 20.0), (t0 + timedelta(minutes=61), 9.0)]
     assert seconds_over(power, limit, t0, t0 + timedelta(hours=3)) == 60.0
+
+
+def test_a_ramped_event_is_written_in_steps_down_to_its_level() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    event = LimitWindow(
+        "dr",
+        "rest",
+        start_utc=t0 + timedelta(minutes=10),
+        end_utc=t0 + timedelta(minutes=20),
+        limit_kw=20.0,
+        ramp_s=60.0,
+        kind="dr",
+    )
+    steps = limit_steps(80.0, [event], t0, t0 + timedelta(minutes=30))
+    assert steps[0] == (t0, 80.0)
+    ramp = [(t, v) for t, v in steps if t0 + timedelta(minutes=9) <= t < t0 + timedelta(minutes=10)]
+    assert len(ramp) == 6 and ramp[0] == (t0 + timedelta(minutes=9), 70.0)
+    assert [v for _, v in ramp] == sorted((v for _, v in ramp), reverse=True)
+    assert ramp[-1][1] == 20.0  # the last step already holds the event's level
+    assert steps[-1] == (t0 + timedelta(minutes=20), 80.0)

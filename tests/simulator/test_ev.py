@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.ev import CAR_MODELS, EVSpec, EVState
+from simulator.ev import CAR_MODELS, EVSpec, EVState, ideal_ev
 
 
 @pytest.mark.parametrize(
@@ -97,3 +97,15 @@ def test_car_that_has_not_drawn_yet_wakes_up() -> None:
 def test_bad_specs_are_refused(kwargs) -> None:
     with pytest.raises(ValueError):
         EVSpec(**kwargs)
+
+
+def test_ideal_car_draws_exactly_its_limit_to_the_end() -> None:
+    car = EVState(ideal_ev(max_current_a=16.0, capacity_kwh=20.0), soc=0.1, target_soc=0.9)
+    assert car.draw(3.0).current_a == 3.0  # no minimum current
+    assert car.draw(0.0).current_a == 0.0
+    assert car.draw(25.0).current_a == 16.0  # resumes, capped at its maximum
+    car.step(3600 * 14.0 / 11.04)  # 14 kWh at 16 A x 3 x 230 V: no taper near full
+    assert car.energy_wh == pytest.approx(14000.0, rel=1e-9)
+    assert car.draw(16.0).current_a == 16.0
+    car.step(3600)
+    assert car.energy_wh == pytest.approx(16000.0) and car.full
