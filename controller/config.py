@@ -162,6 +162,12 @@ class ControlSection(_Strict):
     profile_validity_s: int = Field(default=1800, ge=60)
     raise_delay_s: int = Field(default=30, ge=0, le=300, description="raises wait for cuts [s]")
     solver_time_limit_s: float | None = Field(default=None, gt=0)
+    mip_rel_gap: float = Field(
+        default=0.05,
+        gt=0,
+        le=0.5,
+        description="minimum-power plans: stop within this share of the costs of the optimum",
+    )
     debounce_s: float = Field(default=1.0, ge=0)
     compliance_tolerance_kw: float = Field(default=0.5, ge=0)
     compliance_grace_s: float = Field(default=120.0, ge=0)

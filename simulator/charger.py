@@ -65,7 +65,9 @@ class Faults:
       (simulated seconds; other traffic keeps flowing);
     * ``no_response``: never answers requests from the central system;
     * ``disconnects_every_s``: drops the websocket every so many simulated seconds, reconnects;
-    * ``double_stop_transaction``: sends StopTransaction twice (without, then with a reason).
+    * ``double_stop_transaction``: sends StopTransaction twice (without, then with a reason);
+    * ``reconnects_without_boot``: after its first boot, comes back from a lost connection with
+      StatusNotifications only, no BootNotification (as most chargers do).
     """
 
     ignores_profiles: bool = False
@@ -75,6 +77,7 @@ class Faults:
     no_response: bool = False
     disconnects_every_s: float | None = None
     double_stop_transaction: bool = False
+    reconnects_without_boot: bool = False
 
 
 @dataclass(frozen=True)
@@ -501,7 +504,8 @@ class SimChargePoint:
                 link = self._new_link(ws)
                 receiver = asyncio.create_task(link.start())
                 helpers.append(receiver)
-                if await self._boot(link):
+                quiet = self.spec.faults.reconnects_without_boot and self.booted_count > 0
+                if quiet or await self._boot(link):
                     self._link = link
                     self.connected.set()
                     helpers.append(asyncio.create_task(self._heartbeat_loop(link)))

@@ -61,7 +61,9 @@ class ControlLoop:
         self.limit_book = limits
         self.prices = prices
         self.method = method
-        self.planner = planner or thread_planner(method, self._time_limit_s)
+        self.planner = planner or thread_planner(
+            method, self._time_limit_s, config.control.mip_rel_gap
+        )
         self.state = CycleState()
         control = config.control
         self.triggers = Triggers(

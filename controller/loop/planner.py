@@ -22,7 +22,9 @@ class PlannerFailed(RuntimeError):
     """The planner raised or overran its wall-clock guard."""
 
 
-def thread_planner(method: str, time_limit_s: Callable[[], float]) -> Planner:
+def thread_planner(
+    method: str, time_limit_s: Callable[[], float], mip_rel_gap: float = 0.01
+) -> Planner:
     """``optimizer.plan`` on a worker thread, under a wall-clock guard of twice the time limit."""
 
     async def plan(problem: Problem) -> Plan:
@@ -33,7 +35,10 @@ def thread_planner(method: str, time_limit_s: Callable[[], float]) -> Planner:
             # cancellation when the solve finishes at that instant (the loop never stops).
             async with asyncio.timeout(limit_s * 2 + 5):
                 return await loop.run_in_executor(
-                    None, lambda: optimizer.plan(problem, method=method, time_limit_s=limit_s)
+                    None,
+                    lambda: optimizer.plan(
+                        problem, method=method, time_limit_s=limit_s, mip_rel_gap=mip_rel_gap
+                    ),
                 )
         except Exception as exc:
             raise PlannerFailed(f"{method}: {type(exc).__name__}: {exc}") from exc
@@ -41,13 +46,15 @@ def thread_planner(method: str, time_limit_s: Callable[[], float]) -> Planner:
     return plan
 
 
-def inline_planner(method: str, time_limit_s: float = 3600.0) -> Planner:
+def inline_planner(method: str, time_limit_s: float = 3600.0, mip_rel_gap: float = 0.01) -> Planner:
     """``optimizer.plan`` on the loop itself: for replay, where a cycle takes no simulated
     time and the result must not depend on how fast the machine is."""
 
     async def plan(problem: Problem) -> Plan:
         try:
-            return optimizer.plan(problem, method=method, time_limit_s=time_limit_s)
+            return optimizer.plan(
+                problem, method=method, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap
+            )
         except Exception as exc:
             raise PlannerFailed(f"{method}: {type(exc).__name__}: {exc}") from exc
 

@@ -35,6 +35,8 @@ from controller.units import kw_from_a
 
 log = logging.getLogger(__name__)
 
+RECONNECT_BOOT_GRACE_S = 10.0  # a charger that has not booted by then reconnected without [s]
+
 SUBPROTOCOL = "ocpp1.6"
 SUBPROTOCOL_V201 = "ocpp2.0.1"
 SUBPROTOCOLS = (SUBPROTOCOL_V201, SUBPROTOCOL)  # in order of preference
@@ -259,6 +261,10 @@ class CentralSystem:
             log.info("%s: new connection replaces the previous one", charger_id)
             await previous._connection.close(code=1000, reason="replaced by a new connection")
         self.site.mark_seen(charger_id, self.clock.now())
+        self._spawn(
+            self._reconcile_unless_booting(charger_id, charge_point, self.clock.now()),
+            f"reconcile-{charger_id}",
+        )
         log.info(
             "%s: connected from %s (%s)",
             charger_id,
@@ -303,6 +309,28 @@ class CentralSystem:
         if configured is None:
             return self.config.site.voltage_v
         return self.config.charger_voltage_v(configured)
+
+    async def _reconcile_unless_booting(
+        self, charger_id: str, charge_point: Any, connected_utc: datetime
+    ) -> None:
+        """Most chargers reconnect after a central-system restart without booting: whatever
+        the controller does after a boot (read the configuration, set the standing default,
+        re-send the session's profile) is done for them too, once they have had the time to
+        boot and did not."""
+        await self.clock.sleep(RECONNECT_BOOT_GRACE_S)
+        if self.connections.get(charger_id) is not charge_point:
+            return
+        state = self.site.charger(charger_id)
+        if state.last_boot_utc is not None and state.last_boot_utc >= connected_utc:
+            return
+        log.info(
+            "%s: reconnected without a BootNotification; reading its configuration and "
+            "re-sending its profiles",
+            charger_id,
+        )
+        state.booted = True
+        configure = getattr(charge_point, "configure_after_reconnect", None)
+        await self.charger_booted(charger_id, configure)
 
     # after a boot ------------------------------------------------------------------------
     async def charger_booted(

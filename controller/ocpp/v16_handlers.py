@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+NO_TRANSACTION = frozenset({"Available", "Preparing"})  # OCPP 1.6 statuses without one
+
 MAX_LEARNT_CONNECTORS = 8  # an unlisted charger's connectors, as the config allows at most
 
 
@@ -109,7 +111,7 @@ class CentralChargePoint(ProtocolChargePoint):
         return call_result.Heartbeat(current_time=self._now_iso())
 
     @on(Action.status_notification)
-    def on_status_notification(
+    async def on_status_notification(
         self, connector_id: int, error_code: str, status: str, **kwargs: Any
     ) -> call_result.StatusNotification:
         if not 0 <= connector_id <= self._max_connector():
@@ -127,7 +129,36 @@ class CentralChargePoint(ProtocolChargePoint):
             self.central.site.emit(
                 "connector_status", self.id, connector_id=connector_id, status=status
             )
+        if status in NO_TRANSACTION and connector_id > 0:
+            await self._close_stale(connector_id, status)
         return call_result.StatusNotification()
+
+    async def _close_stale(self, connector_id: int, status: str) -> None:
+        """A connector that says no transaction runs on it (Available, Preparing) while the
+        controller still holds one open: the charger lost it (a reboot, an outage). Closing it
+        here stops its profiles being rejected and its full power being reserved."""
+        central = self.central
+        stale = central.site.session_on(self.id, connector_id)
+        if stale is None:
+            return
+        log.warning(
+            "%s: connector %d reports %s while transaction %d is open; closing it",
+            self.id,
+            connector_id,
+            status,
+            stale.transaction_id,
+        )
+        await central.finish_session(
+            stale, stop_utc=central.clock.now(), meter_stop_wh=None, reason="Reconciled"
+        )
+        await central.store.run(
+            central.store.store.audit,
+            at_utc=central.clock.now(),
+            actor=self.id,
+            action="session.reconciled",
+            target=str(stale.transaction_id),
+            new_value={"connector_status": status, "reason": "charger has no transaction"},
+        )
 
     @on(Action.authorize)
     def on_authorize(self, id_tag: str) -> call_result.Authorize:

@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 class V201CentralChargePoint(SmartChargingHandlers, V201ProtocolChargePoint):
     """One 2.0.1 station's connection with the handlers of the central system."""
 
+    async def configure_after_reconnect(self, charger_id: str) -> None:
+        """What a boot sets up, for a station that reconnected without booting."""
+        await configure_station(self.central, charger_id)
+
     requests_factory = V201Requests
 
     def __init__(self, charger_id: str, connection: Any, central: CentralSystem) -> None:

@@ -185,13 +185,13 @@ async def _run(
     controlled = settings.strategy != "uncontrolled"
     method = STRATEGIES[settings.strategy]
     # The planner runs on the loop itself: on the stepped clock a cycle then takes no time at
-    # all, and nothing depends on how busy the machine is.
+    # all, and nothing depends on how busy the machine is (unless a solve reaches the limit).
     controller = SiteController(
         config,
         clock=clock,
         control=controlled,
         method=method,
-        planner=inline_planner(method, REPLAY_SOLVER_LIMIT_S),
+        planner=inline_planner(method, settings.solver_time_limit_s, config.control.mip_rel_gap),
     )
     controller.store.flush_interval_s = REPLAY_STORE_FLUSH_S
     port = await controller.start()

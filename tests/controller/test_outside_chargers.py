@@ -77,3 +77,25 @@ async def test_meter_stop_minus_start_is_the_energy_when_the_register_runs_on(tm
         await ctl.store.flush()
         rows = await ctl.store.run(ctl.store.store.open_sessions)
         assert rows == []
+
+
+async def test_a_connector_reporting_available_closes_the_transaction_it_lost(tmp_path):
+    config = site_config(f"sqlite:///{tmp_path / 's.db'}", chargers=1)
+    async with running(config) as ctl:
+        async with connect(ctl.url, "CP001") as cp:
+            await cp.boot()
+            now = datetime.now(UTC)
+            start = call.StartTransaction(
+                connector_id=1, id_tag="TAG1", meter_start=0, timestamp=iso(now)
+            )
+            tx = (await cp.call(start, suppress=False)).transaction_id
+            assert tx in ctl.site.sessions
+            # The charger rebooted mid-session and forgot it: its connector is free again.
+            status = call.StatusNotification(
+                connector_id=1, error_code="NoError", status="Available"
+            )
+            await cp.call(status, suppress=False)
+            assert tx not in ctl.site.sessions
+            assert ctl.site.closed_sessions[tx].stop_reason == "Reconciled"
+        await ctl.store.flush()
+        assert await ctl.store.run(ctl.store.store.open_sessions) == []
