@@ -41,8 +41,8 @@ class Sample:
 def take_sample(ctl: Any, now_utc: datetime) -> Sample:
     """What the site draws, may draw and pays at ``now_utc``."""
     site = ctl.site
-    ev_kw = sum(s.power_kw or 0.0 for s in site.sessions.values())
-    measured_kw = site.site_meter_kw if site.site_meter_kw is not None else ev_kw
+    ev_kw = site.ev_power_kw()
+    measured_kw, _ = site.measured_kw(now_utc)
     windows = ctl.limits.windows(now_utc - timedelta(days=1), now_utc + timedelta(days=1))
     limit_kw, source = limit_at(ctl.config.site.grid_limit_kw, windows, now_utc)
     planned_kw = price = None

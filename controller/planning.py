@@ -316,9 +316,7 @@ def take_snapshot(
                 flagged.append(need)
                 continue
             needs.append(need)
-    non_ev = 0.0
-    if site.site_meter_kw is not None:
-        non_ev = max(0.0, site.site_meter_kw - measured_ev_kw)
+    non_ev = site.other_load_kw(now_utc)
     # The grid is cut at every limit change and at every known departure: a car leaving at
     # 12:18 is planned until 12:18, not only until the slot boundary before it.
     departures = [n.departure_utc for n in needs if n.departure_known]

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 EventListener = Callable[[str, str, dict[str, Any]], None]  # (kind, charger_id, detail)
 
+METER_MAX_AGE_S = 300.0  # an older site-meter reading is not trusted
+
 
 @dataclass
 class Capabilities:
@@ -134,6 +136,34 @@ class SiteState:
         self._listeners: list[EventListener] = []
         for charger in config.chargers:
             self.chargers[charger.id] = ChargerState(charger.id, charger)
+
+    # what the site draws now: the one definition ------------------------------------------
+    def ev_power_kw(self) -> float:
+        """Measured power of the open sessions [kW] (a session without a reading counts 0)."""
+        return sum(max(0.0, s.power_kw or 0.0) for s in self.sessions.values())
+
+    def fresh_meter_kw(self, now_utc: datetime) -> float | None:
+        """The site meter [kW] if it has read within METER_MAX_AGE_S, else None."""
+        if self.site_meter_kw is None:
+            return None
+        if self.site_meter_utc is not None:
+            if (now_utc - self.site_meter_utc).total_seconds() > METER_MAX_AGE_S:
+                return None
+        return max(0.0, self.site_meter_kw)
+
+    def measured_kw(self, now_utc: datetime) -> tuple[float, str]:
+        """The site's draw now [kW] and where it comes from: the site meter when fresh (never
+        below the sessions' sum), else the chargers (other loads are then unseen)."""
+        ev_kw = self.ev_power_kw()
+        meter_kw = self.fresh_meter_kw(now_utc)
+        if meter_kw is None:
+            return ev_kw, "chargers"
+        return max(meter_kw, ev_kw), "site_meter"
+
+    def other_load_kw(self, now_utc: datetime) -> float:
+        """What the fresh site meter reads beyond the chargers [kW]: not ours to control."""
+        meter_kw = self.fresh_meter_kw(now_utc)
+        return 0.0 if meter_kw is None else max(0.0, meter_kw - self.ev_power_kw())
 
     # events ------------------------------------------------------------------------------
     def subscribe(self, listener: EventListener) -> None:

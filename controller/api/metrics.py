@@ -28,8 +28,8 @@ class SiteCollector(Collector):
         site, config = ctl.site, ctl.config
         now = ctl.clock.now()
         limit_kw, source = current_limit(ctl, now)
-        ev_kw = sum(s.power_kw or 0.0 for s in site.sessions.values())
-        measured_kw = site.site_meter_kw if site.site_meter_kw is not None else ev_kw
+        ev_kw = site.ev_power_kw()
+        measured_kw, _ = site.measured_kw(now)
         labels = ["site"]
         site_id = [config.site.id]
 

@@ -189,11 +189,8 @@ def site_view(ctl: SiteController) -> SiteView:
     config, site = ctl.config, ctl.site
     now = ctl.clock.now()
     limit_kw, source = current_limit(ctl, now)
-    ev_kw = sum(s.power_kw or 0.0 for s in site.sessions.values())
-    if site.site_meter_kw is not None:
-        measured_kw, measured_source = site.site_meter_kw, "site_meter"
-    else:
-        measured_kw, measured_source = ev_kw, "chargers"
+    ev_kw = site.ev_power_kw()
+    measured_kw, measured_source = site.measured_kw(now)
     planned_kw = None
     state = ctl.loop.state if ctl.loop is not None else None
     if state is not None and state.plan is not None and state.problem is not None:
