@@ -346,9 +346,9 @@ class SiteState:
         session.last_meter_utc = reading.timestamp_utc
 
     def _follow_pauses(self, session: SessionState) -> None:
-        """Count readings where the car draws nothing although offered power: after a pause
-        that is a car that did not wake up again (logged, counted, never paused again);
-        otherwise a car that has stopped by itself (full)."""
+        """Count readings where the car draws nothing although offered power: after a pause,
+        while it is known to want more, that is a car that did not wake up again (logged,
+        counted, never paused again); otherwise a car that has stopped by itself (full)."""
         offered_a = session.current_offered_a
         drawing = session.power_kw is not None and session.power_kw > 0.3
         if drawing:
@@ -362,6 +362,7 @@ class SiteState:
                 session.paused_after_drawing
                 and session.idle_while_offered >= 2
                 and not session.no_resume
+                and _still_wants(session)
             ):
                 session.no_resume = True
                 self.no_resume_count += 1
@@ -370,6 +371,13 @@ class SiteState:
                     session.charger_id,
                     session.transaction_id,
                 )
+
+
+def _still_wants(session: SessionState) -> bool:
+    """A car known to want more energy (a car, fleet or operator said how much). A car whose
+    need is unknown and stops drawing may simply be full: it is taken as done instead."""
+    wanted = session.overrides.get("energy_kwh")
+    return wanted is not None and session.energy_kwh < float(wanted) - 0.5
 
 
 def _phases_drawn(drawn_a: list[float], power_kw: float | None, voltage_v: float) -> int:

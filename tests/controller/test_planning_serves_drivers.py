@@ -191,6 +191,7 @@ def test_a_charger_reporting_current_on_l1_only_is_not_a_single_phase_car(tmp_pa
 def test_a_car_that_does_not_resume_after_a_pause_is_held_at_its_minimum(tmp_path):
     config, site = _site(tmp_path, chargers=1)
     session = SessionState(1, "CP001", 1, "T", NOW, 0.0, energy_kwh=5.0)
+    session.overrides = {"energy_kwh": 20.0}  # known to want 15 kWh more
     site.sessions[1] = session
     readings = [(11.0, 16.0), (0.0, 0.0), (0.0, 16.0), (0.0, 16.0)]  # drew, paused, asleep
     for power_kw, offered_a in readings:
