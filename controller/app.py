@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from controller.api.server import ApiStartError, start_api, stop_api
+from controller.async_store import AsyncStore
 from controller.clock import Clock, RealClock
 from controller.config import ConfigError, SiteConfig
 from controller.dr import DrConfigError, start_dr_sources, stop_dr_sources, validate_dr_config
@@ -17,7 +18,7 @@ from controller.ocpp.server import CentralSystem
 from controller.pricing import PriceSource
 from controller.schedule import build_scheduler
 from controller.site import SiteState
-from controller.store import AsyncStore, Store
+from controller.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
+from controller.async_store import AsyncStore
 from controller.clock import Clock
 from controller.limits import LimitWindow, RecurringCap
-from controller.store import AsyncStore
 
 log = logging.getLogger(__name__)
 

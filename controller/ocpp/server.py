@@ -20,17 +20,19 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from controller.async_store import AsyncStore
 from controller.authorization import Authorizer
 from controller.clock import Clock
 from controller.config import SiteConfig
 from controller.ocpp.edge import EdgeStats
-from controller.ocpp.errors import ChargerOffline, ChargerRequestError
+from controller.ocpp.errors import ChargerOffline
 from controller.ocpp.gate import Gate, HandshakeRefused
 from controller.ocpp.outbound import ChargerRequests
 from controller.ocpp.v16_handlers import CentralChargePoint
+from controller.ocpp.v16_setup import configure_charger
 from controller.ocpp.v201_handlers import V201CentralChargePoint
-from controller.site import Capabilities, SessionState, SiteState
-from controller.store import AsyncStore, ocpp_messages
+from controller.site import SessionState, SiteState
+from controller.store import ocpp_messages
 from controller.units import kw_from_a
 
 log = logging.getLogger(__name__)
@@ -40,17 +42,7 @@ RECONNECT_BOOT_GRACE_S = 10.0  # a charger that has not booted by then reconnect
 SUBPROTOCOL = "ocpp1.6"
 SUBPROTOCOL_V201 = "ocpp2.0.1"
 SUBPROTOCOLS = (SUBPROTOCOL_V201, SUBPROTOCOL)  # in order of preference
-SMART_CHARGING_KEYS = [
-    "ChargeProfileMaxStackLevel",
-    "ChargingScheduleAllowedChargingRateUnit",
-    "ChargingScheduleMaxPeriods",
-    "MaxChargingProfilesInstalled",
-    "MeterValueSampleInterval",
-    "MeterValuesSampledData",
-]
-WANTED_MEASURANDS = (
-    "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Current.Offered,SoC"
-)
+
 
 DataTransferHandler = Callable[[str, str | None, str | None], Awaitable[tuple[str, str | None]]]
 ReadyListener = Callable[[str], Awaitable[None]]
@@ -337,37 +329,8 @@ class CentralSystem:
         self, charger_id: str, configure: Callable[[str], Awaitable[None]] | None = None
     ) -> None:
         """Configure the charger in the background (``configure``: a version's own way)."""
-        self._spawn((configure or self._configure)(charger_id), f"configure-{charger_id}")
-
-    async def _configure(self, charger_id: str) -> None:
-        """Read the smart-charging keys and set the sampling the controller needs."""
-        try:
-            requests = self.requests(charger_id)
-            answer = await requests.get_configuration(SMART_CHARGING_KEYS)
-            keys = {
-                item["key"]: item.get("value")
-                for item in (answer.configuration_key or [])
-                if isinstance(item, dict) and "key" in item
-            }
-            capabilities = parse_capabilities(keys)
-            interval = str(self.config.ocpp.meter_value_sample_interval_s)
-            if keys.get("MeterValueSampleInterval") != interval:
-                await self._change(requests, "MeterValueSampleInterval", interval)
-                capabilities.meter_value_sample_interval_s = int(interval)
-            if keys.get("MeterValuesSampledData") != WANTED_MEASURANDS:
-                if await self._change(requests, "MeterValuesSampledData", WANTED_MEASURANDS):
-                    capabilities.meter_values_sampled_data = WANTED_MEASURANDS
-                else:
-                    fallback = "Energy.Active.Import.Register,Power.Active.Import"
-                    if await self._change(requests, "MeterValuesSampledData", fallback):
-                        capabilities.meter_values_sampled_data = fallback
-            self.site.charger(charger_id).capabilities = capabilities
-            await self.store.run(
-                self.store.store.upsert_charger, charger_id, capabilities=capabilities.as_dict()
-            )
-        except ChargerRequestError as exc:
-            log.warning("%s: could not read or set configuration: %s", charger_id, exc)
-        await self.charger_ready(charger_id)
+        configure = configure or (lambda cid: configure_charger(self, cid))
+        self._spawn(configure(charger_id), f"configure-{charger_id}")
 
     async def charger_ready(self, charger_id: str) -> None:
         """Configured (or tried): the loop may now send its standing default and plans."""
@@ -377,17 +340,6 @@ class CentralSystem:
                 await listener(charger_id)
             except Exception:
                 log.exception("%s: ready listener failed", charger_id)
-
-    async def _change(self, requests: ChargerRequests, key: str, value: str) -> bool:
-        try:
-            answer = await requests.change_configuration(key, value)
-        except ChargerRequestError as exc:
-            log.info("%s: %s not changed: %s", requests.charger_id, key, exc)
-            return False
-        accepted = answer.status in ("Accepted", "RebootRequired")
-        if not accepted:
-            log.info("%s: %s=%s answered %s", requests.charger_id, key, value, answer.status)
-        return accepted
 
     # sessions ----------------------------------------------------------------------------
     async def finish_session(
@@ -499,23 +451,3 @@ def storable_text(text: str) -> str:
     except UnicodeEncodeError:
         text = text.encode("utf-8", errors="backslashreplace").decode("utf-8")
     return text
-
-
-def parse_capabilities(keys: dict[str, str | None]) -> Capabilities:
-    def as_int(name: str) -> int | None:
-        try:
-            return int(str(keys.get(name)).strip())
-        except ValueError:
-            return None
-
-    units_text = keys.get("ChargingScheduleAllowedChargingRateUnit") or "Current"
-    units = tuple(u.strip() for u in units_text.split(",") if u.strip()) or ("Current",)
-    return Capabilities(
-        max_stack_level=as_int("ChargeProfileMaxStackLevel"),
-        allowed_rate_units=units,
-        max_periods=as_int("ChargingScheduleMaxPeriods"),
-        max_profiles_installed=as_int("MaxChargingProfilesInstalled"),
-        meter_value_sample_interval_s=as_int("MeterValueSampleInterval"),
-        meter_values_sampled_data=keys.get("MeterValuesSampledData"),
-        raw={k: v for k, v in keys.items() if v is not None},
-    )

@@ -1,7 +1,7 @@
 """After a 2.0.1 station boots: read its device model, set the sampling the controller needs.
 
-The 1.6 side reads configuration keys (``server._configure``); a 2.0.1 station has variables
-instead: SmartChargingCtrlr (RateUnit, PeriodsPerSchedule, ProfileStackLevel, Entries),
+The 1.6 side reads configuration keys (``v16_setup.configure_charger``); a 2.0.1 station has
+variables instead: SmartChargingCtrlr (RateUnit, PeriodsPerSchedule, ProfileStackLevel, Entries),
 SampledDataCtrlr (TxUpdatedMeasurands, TxUpdatedInterval) and OCPPCommCtrlr. A station that
 rejects or lacks a variable keeps the defaults; the charger is ready either way.
 """

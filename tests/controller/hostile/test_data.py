@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from ocpp.v16 import call
 
-from controller.store import AsyncStore, Store
+from controller.async_store import AsyncStore
+from controller.store import Store
 from controller.store import meter_values as meter_values_table
 from tests.controller.ocpp_client import connect, meter_values
 from tests.controller.site_factory import running, site_config
