@@ -79,6 +79,8 @@ class SiteController:
         """Restore state, start the OCPP server, the loop, the API and DR; returns the OCPP port."""
         self.store.start()
         await self.central.restore()
+        if self.loop is not None:
+            await self.loop.restore()
         await self.limits.restore()
         ocpp_port = await self.central.start(host, port)
         if self.loop is not None:

@@ -84,6 +84,7 @@ chargers = Table(
     Column("last_boot_utc", UtcDateTime()),
     Column("last_seen_utc", UtcDateTime()),
     Column("capabilities", JSON),
+    Column("control", JSON),  # what the control loop learned: flags and why (controller/loop)
 )
 
 sessions = Table(

@@ -22,6 +22,7 @@ from controller.limit_book import LimitBook
 from controller.limits import effective_limits, window_breaks
 from controller.loop.compliance import Compliance
 from controller.loop.dispatch import DispatchResult, ProfileOrder, dispatch
+from controller.loop.flags import ChargerFlags
 from controller.loop.ledger import HeldProfile
 from controller.loop.orders import OrderKey, build_orders
 from controller.loop.planner import Planner, PlannerFailed, thread_planner
@@ -76,6 +77,7 @@ class ControlLoop:
             config, clock, site, central, limits, self.state, self.triggers.trigger
         )
         self.compliance = Compliance(config, clock, site, self.state, self.triggers.trigger)
+        self.flags = ChargerFlags(site, central.store)
         site.subscribe(self._on_site_event)
         limits.subscribe(lambda entry_id: self.trigger(f"limit_changed:{entry_id}"))
         central.ready_listeners.append(self.standing.on_ready)
@@ -102,6 +104,10 @@ class ControlLoop:
 
     def start(self, *, clock_driven: bool) -> None:
         self.triggers.start(clock_driven=clock_driven)
+
+    async def restore(self) -> None:
+        """What an earlier run learned about each charger (see :mod:`controller.loop.flags`)."""
+        await self.flags.restore()
 
     async def stop(self) -> None:
         await self.triggers.stop()
@@ -141,6 +147,7 @@ class ControlLoop:
         self.state.snapshot, self.state.limits, self.state.prices_per_kwh = snapshot, limits, prices
         result, unchanged = await self._dispatch(plan, snapshot)
         await self.standing.refresh(now)
+        await self.flags.save()
         return self._record(
             now, reasons, problem, plan, snapshot, float(limits.limit_kw[0]), limits.source[0],
             solve_s, result, unchanged,
