@@ -176,7 +176,8 @@ def session_need(
         margin_min=control.departure_margin_min,
         open_ended=open_ended and (session.soc_percent is None or session.soc_percent < 99.5),
         departure_known=departure_known,
-        proven=session.car_max_kw is not None
+        proven=session.probed
+        or session.car_max_kw is not None
         or session.offered_while_drawing_a >= charger.max_current_a - 0.5,
         need_source=str(overrides.get("need_source", "override"))
         if departure_known or energy_known

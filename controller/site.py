@@ -79,6 +79,7 @@ class SessionState:
     register_base_kwh: float | None = None  # the register's zero for this session [kWh]
     register_utc: datetime | None = None  # when the register was last taken
     offered_while_drawing_a: float = 0.0  # the most it was offered while drawing [A]
+    probed: bool = False  # offered what the limits left, once, to learn what it draws
     idle_while_offered: int = 0  # consecutive readings drawing nothing while offered >= 6 A
     paused_after_drawing: bool = False  # offered less than 6 A after the car had drawn power
     no_resume: bool = False  # did not draw again after a pause: never paused again

@@ -142,6 +142,11 @@ class ControlLoop:
             log.error("planner failed (%s); every session gets the safe share", why)
             plan = _safe_plan(problem, why)
         plan = _adjusted(problem, plan, snapshot)
+        # One probe per car: one that draws all it is offered is not probed every cycle.
+        for need in snapshot.needs:
+            session = self.site.sessions.get(need.transaction_id)
+            if session is not None and not need.proven:
+                session.probed = True
         solve_s = time.perf_counter() - started
         self.state.problem, self.state.plan = problem, plan
         self.state.snapshot, self.state.limits, self.state.prices_per_kwh = snapshot, limits, prices
