@@ -38,7 +38,9 @@ class Weights:
 def weights(problem: Problem) -> Weights:
     price_scale = float(np.max(np.abs(problem.price_per_kwh))) if problem.n_slots else 0.0
     dc = problem.demand_charge
-    dc_scale = 0.0 if dc is None else dc.price_per_kw / float(np.min(problem.slot_hours))
+    # The nominal slot, not the shortest piece: slots cut at a limit change can last seconds,
+    # and 1/h of those would blow the weights up by orders of magnitude (HiGHS then struggles).
+    dc_scale = 0.0 if dc is None else dc.price_per_kw / (problem.slot_s / 3600.0)
     short = W_SHORT * (price_scale + dc_scale) + 1.0
     max_rel = short * max(1.0, float(np.sum(problem.energy_kwh * problem.priority)))
     t = np.arange(problem.n_slots, dtype=float)
