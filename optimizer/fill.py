@@ -21,7 +21,7 @@ _EPS = 1e-9
 _ROUNDS = 8
 
 
-def fill_slots(problem: Problem, power_kw: np.ndarray) -> np.ndarray:
+def fill_slots(problem: Problem) -> np.ndarray:
     """Slots where extra energy costs no more than waiting: at or below the average price."""
     price = problem.price_per_kwh
     if price.size == 0:
@@ -50,7 +50,7 @@ def fill_headroom(problem: Problem, power_kw: np.ndarray, min_power: bool = True
     if not eligible.any() or p.size == 0:
         return p
     rows = circuit_rows(problem)
-    slots = fill_slots(problem, p)
+    slots = fill_slots(problem)
     site_cap = np.minimum(problem.site_headroom_kw, peak_cap_kw(problem, p) - problem.base_load_kw)
     for t in np.flatnonzero(slots):
         room = np.where(eligible & problem.available[:, t], problem.max_kw - p[:, t], 0.0)

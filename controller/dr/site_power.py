@@ -12,10 +12,6 @@ from controller.site import SiteState
 from controller.units import kw_from_a
 
 
-def ev_power_kw(site: SiteState) -> float:
-    return site.ev_power_kw()
-
-
 def measured_site_power_kw(site: SiteState, now_utc: datetime) -> float:
     """The site's draw now [kW] (see ``SiteState.measured_kw``)."""
     return site.measured_kw(now_utc)[0]
