@@ -340,13 +340,13 @@ def _switch_on(problem: Problem, best: np.ndarray, on: np.ndarray) -> bool:
     site, circ, ev_rows = _residuals(problem, best)
     e_safe = np.where(problem.energy_kwh > 0, problem.energy_kwh, 1.0)
     needy = needy[np.argsort(-(problem.priority[needy] * short[needy] / e_safe[needy]))]
-    by_price = np.argsort(problem.price_per_kwh, kind="stable").tolist()
+    load = problem.base_load_kw + best.sum(axis=0)
     changed = False
     for e in needy.tolist():
         m = float(problem.min_kw[e])
         slack = float(((best[e] - m) * h * on[e]).sum())  # energy that on-slots can give up
         left = float(short[e])
-        for t in by_price:
+        for t in _slot_order(problem, load, m):
             if left <= 1e-6:
                 break
             if on[e, t] or not problem.available[e, t]:
@@ -359,12 +359,28 @@ def _switch_on(problem: Problem, best: np.ndarray, on: np.ndarray) -> bool:
             on[e, t] = True
             changed = True
             site[t] -= m
+            load[t] += m
             for r, c in ev_rows[e]:
                 circ[r, t] -= m * c
             used = min(need_e, left)
             left -= used
             slack -= need_e - used
     return changed
+
+
+def _slot_order(problem: Problem, load_kw: np.ndarray, add_kw: float) -> list[int]:
+    """Slots to switch a car on in: cheapest first; under a demand charge, first those where
+    the car's minimum raises no peak (the load's highest, or the threshold already paid for),
+    then the rest by the peak they would make (fill the valleys)."""
+    by_price = np.argsort(problem.price_per_kwh, kind="stable")
+    dc = problem.demand_charge
+    if dc is None or dc.price_per_kw <= 0:
+        return by_price.tolist()
+    peak_kw = max(float(load_kw.max(initial=0.0)), dc.threshold_kw)
+    after = load_kw[by_price] + add_kw
+    raises = np.maximum(0.0, after - peak_kw)
+    # lexsort is stable: slots that raise nothing stay in price order
+    return by_price[np.lexsort((np.where(raises > 0, after, 0.0), raises > 0))].tolist()
 
 
 def _mip(problem, a, solver, p_start, deadline, abs_gap):  # type: ignore[no-untyped-def]

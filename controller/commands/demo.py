@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import sys
 from pathlib import Path
 
 from controller.demo.run import STRATEGIES, run_demo
@@ -26,14 +28,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"comma-separated subset of {','.join(STRATEGIES)} (default all)",
     )
     parser.add_argument(
-        "--speed",
-        type=float,
-        default=defaults.speed,
-        help="clock speed-up of the live run (default %(default)s×)",
+        "--needs",
+        default=defaults.needs,
+        choices=["known", "unknown"],
+        help="whether sitecharge learns each car's departure and energy (default %(default)s)",
     )
-    parser.add_argument("--hours", type=float, default=defaults.hours)
     parser.add_argument(
-        "--start-hour", type=float, default=defaults.start_hour, help="local hour the run starts"
+        "--grid-limit-kw",
+        type=float,
+        default=None,
+        help="the site's grid connection (default: 70 %% of uncontrolled charging's peak)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="replays run side by side (default %(default)s)",
     )
     parser.add_argument("--out", default="demo-report", help="folder for the report")
     parser.add_argument("--no-progress", action="store_true")
@@ -44,10 +54,16 @@ def run(args: argparse.Namespace) -> int:
     strategies = STRATEGIES if args.strategy == "all" else tuple(args.strategy.split(","))
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
-        print(f"sitecharge demo: --strategy: unknown {unknown}; choose from {STRATEGIES}")
+        print(
+            f"sitecharge demo: --strategy: unknown {unknown}; choose from {STRATEGIES}",
+            file=sys.stderr,
+        )
         return 2
-    if args.chargers < 1 or args.speed <= 0 or args.hours <= 0:
-        print("sitecharge demo: --chargers, --speed and --hours must be positive")
+    if args.chargers < 1 or args.workers < 1:
+        print("sitecharge demo: --chargers and --workers must be positive", file=sys.stderr)
+        return 2
+    if args.grid_limit_kw is not None and not args.grid_limit_kw > 0:
+        print("sitecharge demo: --grid-limit-kw must be positive", file=sys.stderr)
         return 2
     if logging.getLogger().level < logging.WARNING:
         for name in ("controller", "simulator", "ocpp", "websockets", "openleadr"):
@@ -56,9 +72,14 @@ def run(args: argparse.Namespace) -> int:
         chargers=args.chargers,
         scenario=args.scenario,
         seed=args.seed,
-        speed=args.speed,
-        hours=args.hours,
-        start_hour=args.start_hour,
+        needs=args.needs,
+        grid_limit_kw=args.grid_limit_kw,
     )
-    run_demo(settings, Path(args.out), strategies=strategies, progress=not args.no_progress)
+    run_demo(
+        settings,
+        Path(args.out),
+        strategies=strategies,
+        progress=not args.no_progress,
+        workers=args.workers,
+    )
     return 0

@@ -1,30 +1,31 @@
-"""Key figures of one strategy's day: limits kept, energy served, what it cost."""
+"""Key figures of one strategy's replay: limits kept, drivers served, what the period cost.
+
+Everything comes from a :class:`controller.replay.ReplayResult` (what the simulated cars
+drew, not what a controller planned), so every strategy is judged the same way.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 import numpy as np
 
-from simulator.record import SiteRecord
+from controller.replay import ReplayResult
 
-
-@dataclass(frozen=True)
-class DayCurves:
-    """The day on a one-minute grid, shared by every strategy."""
-
-    minutes_utc: list[datetime]
-    limit_kw: np.ndarray
-    price_per_kwh: np.ndarray
-    demand_price_per_kw: float
+#: a session is served when it got this share of its need, or of what it could get alone
+SERVED_SHARE = 0.99
+#: the demand charge is monthly: the demo charges the period simulated its share of a month
+DAYS_PER_MONTH = 30.0
+DEMAND_WINDOW_S = 900
 
 
 @dataclass(frozen=True)
 class StrategyFigures:
     strategy: str
     peak_kw: float
-    minutes_over_limit: int
+    minutes_over_limit: float
     kwh_over_limit: float
     delivered_kwh: float
     requested_kwh: float
@@ -39,34 +40,76 @@ class StrategyFigures:
         return asdict(self)
 
 
-def site_power_per_minute(record: SiteRecord, minutes_utc: list[datetime]) -> np.ndarray:
-    per_charger = record.power_kw_on_grid(minutes_utc)
-    if not per_charger:
-        return np.zeros(len(minutes_utc))
-    return np.sum(list(per_charger.values()), axis=0)
+def _grid(result: ReplayResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seconds since the start of every change of power or limit, with the power and the
+    limit held from there to the next one."""
+    origin = result.start_utc
+
+    def seconds(points: list[tuple[datetime, float]]) -> tuple[np.ndarray, np.ndarray]:
+        t = np.array([(at - origin).total_seconds() for at, _ in points], dtype=float)
+        return t, np.array([v for _, v in points], dtype=float)
+
+    p_t, p_v = seconds(result.site_power_kw)
+    l_t, l_v = seconds(result.limit_kw)
+    total_s = (result.end_utc - origin).total_seconds()
+    edges = np.unique(np.concatenate([p_t, l_t, np.arange(0.0, total_s, DEMAND_WINDOW_S)]))
+    edges = edges[(edges >= 0) & (edges < total_s)]
+    power = p_v[np.searchsorted(p_t, edges, side="right") - 1]
+    limit = l_v[np.searchsorted(l_t, edges, side="right") - 1]
+    return np.append(edges, total_s), power, limit
 
 
-def figures(strategy: str, record: SiteRecord, curves: DayCurves) -> StrategyFigures:
-    power = site_power_per_minute(record, curves.minutes_utc)
-    over = np.maximum(0.0, power - curves.limit_kw)
-    windows = len(power) // 15
-    quarter_means = power[: windows * 15].reshape(windows, 15).mean(axis=1) if windows else power
-    energy_cost = float(np.sum(power * curves.price_per_kwh) / 60.0)
-    demand = float(quarter_means.max() if len(quarter_means) else 0.0) * curves.demand_price_per_kw
-    results = list(record.sessions.values())
+def kwh_over_limit(result: ReplayResult) -> float:
+    edges, power, limit = _grid(result)
+    return float(np.sum(np.maximum(0.0, power - limit) * np.diff(edges)) / 3600.0)
+
+
+def peak_window_kw(result: ReplayResult) -> float:
+    """The highest average power over a demand window (15 minutes from the start) [kW]."""
+    edges, power, _ = _grid(result)
+    window = (edges[:-1] // DEMAND_WINDOW_S).astype(int)
+    energy = np.bincount(window, weights=power * np.diff(edges))
+    return float(energy.max(initial=0.0) / DEMAND_WINDOW_S)
+
+
+def _key(session: Mapping) -> tuple[str, str]:
+    return session["charger_id"], session["arrival"]
+
+
+def figures(
+    result: ReplayResult,
+    demand_price_per_kw_month: float,
+    alone_kwh: Mapping[tuple[str, str], float] | None = None,
+) -> StrategyFigures:
+    """``alone_kwh``: what each session (charger, arrival) got with nobody in its way (the
+    uncontrolled run); a car that could not get its whole need alone is served at that."""
+    days = (result.end_utc - result.start_utc).total_seconds() / 86400.0
+    demand = peak_window_kw(result) * demand_price_per_kw_month * days / DAYS_PER_MONTH
+    served = 0
+    for s in result.sessions:
+        reachable = s["energy_wanted_kwh"]
+        if alone_kwh is not None and _key(s) in alone_kwh:
+            reachable = min(reachable, alone_kwh[_key(s)])
+        served += s["energy_delivered_kwh"] >= SERVED_SHARE * reachable - 1e-6
+    energy_cost = result.summary["energy_cost"]
     return StrategyFigures(
-        strategy=strategy,
-        peak_kw=round(record.max_site_power_kw(), 1),
-        minutes_over_limit=int(np.count_nonzero(over > 0.1)),
-        kwh_over_limit=round(float(over.sum() / 60.0), 1),
-        delivered_kwh=round(sum(r.energy_kwh for r in results), 1),
-        requested_kwh=round(sum(r.energy_wanted_kwh for r in results), 1),
-        sessions_served=sum(r.satisfied for r in results),
-        sessions=len(results),
+        strategy=result.strategy,
+        peak_kw=round(result.summary["peak_kw"], 1),
+        minutes_over_limit=round(result.summary["seconds_over_limit"] / 60.0, 1),
+        kwh_over_limit=round(kwh_over_limit(result), 2),
+        delivered_kwh=round(result.summary["delivered_kwh"], 1),
+        requested_kwh=round(sum(s["energy_wanted_kwh"] for s in result.sessions), 1),
+        sessions_served=int(served),
+        sessions=len(result.sessions),
         energy_cost=round(energy_cost, 2),
         demand_charge=round(demand, 2),
         total_cost=round(energy_cost + demand, 2),
     )
+
+
+def alone(result: ReplayResult) -> dict[tuple[str, str], float]:
+    """Each session's delivered energy, by (charger, arrival): from the uncontrolled run."""
+    return {_key(s): s["energy_delivered_kwh"] for s in result.sessions}
 
 
 def with_savings(rows: list[StrategyFigures]) -> list[StrategyFigures]:
@@ -121,3 +164,18 @@ def table(rows: list[StrategyFigures]) -> str:
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
+
+
+def saving_line(rows: list[StrategyFigures]) -> str:
+    """The saving explained in one line."""
+    base = next((r for r in rows if r.strategy == "uncontrolled"), None)
+    ours = next((r for r in rows if r.strategy == "sitecharge"), None)
+    if base is None or ours is None:
+        return ""
+    return (
+        f"sitecharge vs uncontrolled: energy €{base.energy_cost:.2f} → €{ours.energy_cost:.2f}, "
+        f"demand charge €{base.demand_charge:.2f} → €{ours.demand_charge:.2f} "
+        f"(peak 15-min average, this period's share of a month), "
+        f"{ours.delivered_kwh:.1f} of {base.delivered_kwh:.1f} kWh delivered, "
+        f"{ours.minutes_over_limit:g} min over the limit against {base.minutes_over_limit:g}."
+    )

@@ -15,8 +15,8 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 
-from controller.demo.figures import COLUMNS, DayCurves, StrategyFigures, site_power_per_minute
-from simulator.record import SiteRecord
+from controller.demo.figures import COLUMNS, StrategyFigures
+from controller.replay import ReplayResult
 
 COLOURS = {
     "uncontrolled": "#c0392b",
@@ -33,67 +33,70 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
+def _steps(points: list[tuple[datetime, float]], end_utc: datetime, zone: ZoneInfo):
+    """A step function as x (local, naive: matplotlib's axis) and y, closed at ``end_utc``."""
+    x = [at.astimezone(zone).replace(tzinfo=None) for at, _ in points]
+    y = [v for _, v in points]
+    return [*x, end_utc.astimezone(zone).replace(tzinfo=None)], [*y, y[-1]]
+
+
 def power_plot(
-    records: dict[str, SiteRecord],
-    curves: DayCurves,
+    results: dict[str, ReplayResult],
+    prices: tuple[list[datetime], list[float]],
     timezone: str,
-    shaded: list[tuple[datetime, datetime, str]],
+    windows: list[tuple[datetime, datetime, str]],
 ) -> bytes:
+    """One panel per strategy (site power, the limit, what went over it, the DR event and the
+    cap labelled), and the price in its own panel underneath."""
     zone = ZoneInfo(timezone)
-    local = [t.astimezone(zone).replace(tzinfo=None) for t in curves.minutes_utc]
     fig, axes = plt.subplots(
-        len(records) + 1, 1, figsize=(11, 2.3 * (len(records) + 1)), sharex=True
+        len(results) + 1,
+        1,
+        figsize=(11, 2.5 * len(results) + 2),
+        sharex=True,
+        gridspec_kw={"height_ratios": [3] * len(results) + [2]},
     )
-    for ax, (name, record) in zip(axes, records.items(), strict=False):
-        power = site_power_per_minute(record, curves.minutes_utc)
-        ax.fill_between(local, power, step="post", color=COLOURS.get(name, "grey"), alpha=0.35)
-        ax.plot(
-            local,
-            power,
-            drawstyle="steps-post",
-            color=COLOURS.get(name, "grey"),
-            lw=1.2,
-            label=f"{name}: site power",
-        )
-        ax.plot(
-            local,
-            curves.limit_kw,
-            drawstyle="steps-post",
-            color="black",
-            lw=1.4,
-            ls="--",
-            label="limit",
-        )
-        over = power > curves.limit_kw + 0.1
+    top = max(max(v for _, v in r.site_power_kw + r.limit_kw) for r in results.values())
+    for ax, (name, result) in zip(axes, results.items(), strict=False):
+        colour = COLOURS.get(name, "grey")
+        px, py = _steps(result.site_power_kw, result.end_utc, zone)
+        lx, ly = _steps(result.limit_kw, result.end_utc, zone)
+        ax.fill_between(px, py, step="post", color=colour, alpha=0.3)
+        ax.step(px, py, where="post", color=colour, lw=1.2, label=f"{name}: site power")
+        ax.step(lx, ly, where="post", color="black", lw=1.6, ls="--", label="limit")
+        grid = np.array(sorted(set(px) | set(lx)), dtype="datetime64[s]")
+        p_at = np.asarray(py)[
+            np.searchsorted(np.array(px, dtype="datetime64[s]"), grid, "right") - 1
+        ]
+        l_at = np.asarray(ly)[
+            np.searchsorted(np.array(lx, dtype="datetime64[s]"), grid, "right") - 1
+        ]
+        over = p_at > l_at + 0.01
         if over.any():
             ax.fill_between(
-                local,
-                curves.limit_kw,
-                power,
-                where=over,
-                step="post",
-                color="red",
-                alpha=0.5,
-                label="over the limit",
-            )
-        for start, end, _label in shaded:
-            ax.axvspan(
-                start.astimezone(zone).replace(tzinfo=None),
-                end.astimezone(zone).replace(tzinfo=None),
-                color="grey",
-                alpha=0.12,
-            )
+                grid.astype(object), l_at, p_at, where=over, step="post", color="red",
+                alpha=0.6, label="over the limit",
+            )  # fmt: skip
+        for start, end, label in windows:
+            x0 = start.astimezone(zone).replace(tzinfo=None)
+            x1 = end.astimezone(zone).replace(tzinfo=None)
+            ax.axvspan(x0, x1, color="#f1c40f", alpha=0.15)
+            ax.text(x0, top * 1.33, label, fontsize=7, va="top")
         ax.set_ylabel("kW")
-        ax.set_ylim(0, max(float(power.max()), float(curves.limit_kw.max())) * 1.1 + 1)
-        ax.legend(loc="upper left", fontsize=8, ncol=3)
+        # room above the curves for the legend, so it never hides the limit line
+        ax.set_ylim(0, top * 1.4 + 1)
+        ax.legend(loc="upper right", fontsize=8, ncol=3)
         ax.grid(alpha=0.3)
     price_ax = axes[-1]
-    price_ax.plot(local, curves.price_per_kwh, drawstyle="steps-post", color="#2c3e50")
-    price_ax.set_ylabel("€/kWh")
-    price_ax.set_title(
-        "energy price (day-ahead + demo shape); shaded: demand-response event and operator cap",
-        fontsize=9,
+    times, values = prices
+    price_ax.step(
+        [t.astimezone(zone).replace(tzinfo=None) for t in times],
+        values,
+        where="post",
+        color="#2c3e50",
     )
+    price_ax.set_ylabel("€/kWh")
+    price_ax.set_title("energy price (the site's day-ahead tariff)", fontsize=9)
     price_ax.grid(alpha=0.3)
     price_ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
     price_ax.set_xlabel(f"local time ({timezone})")
@@ -101,32 +104,37 @@ def power_plot(
     return _png(fig)
 
 
-def soc_plot(record: SiteRecord, timezone: str) -> bytes:
-    zone = ZoneInfo(timezone)
-    fig, ax = plt.subplots(figsize=(11, 3.6))
-    for key in sorted(record.sessions):
-        series = record.session_series(key)
-        if not len(series["t_s"]):
-            continue
-        times = [
-            (
-                record.start_utc.astimezone(zone).replace(tzinfo=None)
-                + np.timedelta64(int(t), "s").astype(object)
-            )
-            for t in series["t_s"]
-        ]
-        ax.plot(times, 100 * series["soc"], lw=1, alpha=0.8)
-    ax.set_ylabel("state of charge %")
-    ax.set_ylim(0, 100)
-    ax.grid(alpha=0.3)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
-    ax.set_title("sitecharge run: state of charge of every car while plugged in", fontsize=11)
+def energy_plot(results: dict[str, ReplayResult]) -> bytes:
+    """Per car: the energy it wanted and what each strategy delivered."""
+    names = list(results)
+    sessions = list(next(iter(results.values())).sessions)
+    labels = [f"{s['charger_id']}" for s in sessions]
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    x = np.arange(len(sessions))
+    width = 0.8 / max(1, len(names))
+    wanted = [s["energy_wanted_kwh"] for s in sessions]
+    ax.bar(x, wanted, 0.9, color="#dddddd", label="wanted")
+    for i, name in enumerate(names):
+        delivered = {
+            (s["charger_id"], s["arrival"]): s["energy_delivered_kwh"]
+            for s in results[name].sessions
+        }
+        values = [delivered.get((s["charger_id"], s["arrival"]), 0.0) for s in sessions]
+        ax.bar(
+            x - 0.4 + width * (i + 0.5), values, width, color=COLOURS.get(name, "grey"), label=name
+        )
+    ax.set_xticks(x, labels, rotation=90, fontsize=7)
+    ax.set_ylabel("kWh")
+    ax.legend(fontsize=8, ncol=len(names) + 1)
+    ax.grid(alpha=0.3, axis="y")
+    ax.set_title("Energy wanted (grey) and delivered, per car", fontsize=11)
     return _png(fig)
 
 
 def html_report(
     *,
     title: str,
+    conclusion: str,
     settings_text: str,
     rows: list[StrategyFigures],
     images: dict[str, bytes],
@@ -153,7 +161,10 @@ def html_report(
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1150px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
-td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}</style></head>
-<body><h1>{html.escape(title)}</h1><p>{html.escape(settings_text)}</p>
+td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}
+.lead{{font-size:1.15em;background:#eef5fb;padding:.8em 1em;border-left:4px solid #1f77b4}}
+</style></head>
+<body><h1>{html.escape(title)}</h1><p class="lead">{html.escape(conclusion)}</p>
+<p>{html.escape(settings_text)}</p>
 <table><tr>{head}</tr>{body}</table><ul>{note_items}</ul>{pictures}</body></html>
 """

@@ -1,15 +1,31 @@
-"""The demo site: its config, its scenario, and the limit events of its day."""
+"""The demo site and its day: the site file, the cars, and the limit events.
+
+The day is built so the controller has work to do: the grid connection is sized below what
+uncontrolled charging of these cars would draw, a utility's demand-response event and an
+operator's cap fall while cars are charging, and the price curve has a cheap window.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import tariffs
 from controller.config import SiteConfig, load_config
+from controller.replay import LimitEntry
+from simulator.replay import replay, uncontrolled
 from simulator.scenario import Scenario, generate
+
+#: the grid connection as a share of uncontrolled charging's peak (the default limit)
+GRID_SHARE_OF_UNCONTROLLED_PEAK = 0.7
+#: the demand-response event's limit and the operator cap's, as shares of the grid limit
+DR_SHARE = 0.5
+CAP_SHARE = 0.7
+#: the demo's monthly demand charge [€/kW of the month's highest 15-minute average]
+DEMAND_PRICE_PER_KW_MONTH = 12.0
 
 
 @dataclass(frozen=True)
@@ -17,47 +33,129 @@ class DemoSettings:
     chargers: int = 20
     scenario: str = "workplace"
     seed: int = 1
-    speed: float = 1200.0
     day: date = date(2026, 6, 15)  # a Monday in summer
     timezone: str = "Europe/Berlin"
-    start_hour: float = 6.0  # local time the run starts (the night before is idle)
-    hours: float = 18.0
-    grid_limit_kw: float | None = None  # default: 40 % of all chargers at full power
-    evening_cap_kw: float | None = None  # default: 60 % of the grid limit, 17:00–20:00
-    dr_limit_kw: float | None = None  # default: 45 % of the grid limit, 14:00–15:00
+    grid_limit_kw: float | None = None  # default: 70 % of uncontrolled charging's peak
     charger_current_a: float = 32.0
-
-    def grid_kw(self) -> float:
-        if self.grid_limit_kw is not None:
-            return self.grid_limit_kw
-        return round(0.4 * self.chargers * self.charger_current_a * 3 * 230 / 1000.0)
+    needs: str = "known"  # what sitecharge learns of each car: "known" or "unknown"
 
     def local(self, hour: float) -> datetime:
         zone = ZoneInfo(self.timezone)
         base = datetime.combine(self.day, time(0), zone)
         return (base.replace(tzinfo=None) + timedelta(hours=hour)).replace(tzinfo=zone)
 
-    def start_utc(self) -> datetime:
-        return self.local(self.start_hour).astimezone(UTC)
 
-    def end_utc(self) -> datetime:
-        return self.start_utc() + timedelta(hours=self.hours)
+@dataclass(frozen=True)
+class DemoDay:
+    """Everything a run of the demo needs, derived once from the settings."""
+
+    settings: DemoSettings
+    scenario: Scenario  # only the day's sessions
+    start_utc: datetime  # the hour before the first arrival
+    end_utc: datetime  # the last departure, rounded up to the hour
+    grid_kw: float
+    uncontrolled_peak_kw: float
+    events: tuple[LimitEntry, ...]
+    labels: tuple[str, ...]  # one line per event, for people
+
+    @property
+    def hours(self) -> float:
+        return (self.end_utc - self.start_utc).total_seconds() / 3600.0
 
 
-def demo_scenario(settings: DemoSettings) -> Scenario:
-    return generate(
+def _hour_floor(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def _hour_ceil(at: datetime) -> datetime:
+    floor = _hour_floor(at)
+    return floor if floor == at else floor + timedelta(hours=1)
+
+
+def demo_day(settings: DemoSettings) -> DemoDay:
+    """The cars of the day, the run's window (every session whole: a depot night ends in the
+    morning), the grid limit, and a DR event and a cap placed while cars charge."""
+    full = generate(
         settings.scenario,
         settings.chargers,
         settings.seed,
         start_local_day=settings.day,
         tz=settings.timezone,
     )
+    if not full.sessions:
+        raise ValueError(f"scenario {settings.scenario!r} has no sessions on {settings.day}")
+    start = _hour_floor(min(s.arrival_utc for s in full.sessions)) - timedelta(hours=1)
+    end = _hour_ceil(max(s.departure_utc for s in full.sessions))
+    scenario = full.window(start, end)
+    peak_kw = uncontrolled_peak_kw(scenario, settings.charger_current_a, start, end)
+    grid_kw = settings.grid_limit_kw or 5.0 * max(
+        1, round(GRID_SHARE_OF_UNCONTROLLED_PEAK * peak_kw / 5.0)
+    )
+    events, labels = _events(settings, start, grid_kw)
+    return DemoDay(settings, scenario, start, end, grid_kw, peak_kw, events, labels)
 
 
-def site_toml(settings: DemoSettings) -> str:
+def uncontrolled_peak_kw(
+    scenario: Scenario, charger_current_a: float, start_utc: datetime, end_utc: datetime
+) -> float:
+    """What these cars would draw at once without control: sizes the demo's grid connection
+    (the figures the demo reports all come from the controller's replays, not from this)."""
+    record = replay(
+        scenario,
+        uncontrolled,
+        step_s=60,
+        start_utc=start_utc,
+        end_utc=end_utc,
+        charger_max_current_a=charger_current_a,
+    )
+    return record.max_site_power_kw()
+
+
+def _events(
+    settings: DemoSettings, start_utc: datetime, grid_kw: float
+) -> tuple[tuple[LimitEntry, ...], tuple[str, ...]]:
+    """A one-hour DR event two hours into the day and a two-hour operator cap after it."""
+    zone = ZoneInfo(settings.timezone)
+    dr_start = start_utc + timedelta(hours=2)
+    dr_kw = round(DR_SHARE * grid_kw)
+    cap_start = (start_utc + timedelta(hours=4)).astimezone(zone)
+    cap_end = cap_start + timedelta(hours=2)
+    cap_kw = round(CAP_SHARE * grid_kw)
+    dr = LimitEntry(
+        "dr-event",
+        "rest",
+        "dr",
+        {
+            "start_utc": dr_start.isoformat(),
+            "end_utc": (dr_start + timedelta(hours=1)).isoformat(),
+            "limit_kw": dr_kw,
+            "ramp_s": 600,
+        },
+    )
+    cap = LimitEntry(
+        "operator-cap",
+        "operator",
+        "recurring",
+        {
+            "limit_kw": cap_kw,
+            "start_local": f"{cap_start:%H:%M}",
+            "end_local": f"{cap_end:%H:%M}",
+            "weekdays": [0, 1, 2, 3, 4, 5, 6],
+        },
+    )
+    dr_local = dr_start.astimezone(zone)
+    labels = (
+        f"demand response {dr_kw:.0f} kW {dr_local:%H:%M}–"
+        f"{dr_local + timedelta(hours=1):%H:%M} (10-minute ramp)",
+        f"operator cap {cap_kw:.0f} kW {cap_start:%H:%M}–{cap_end:%H:%M}",
+    )
+    return (dr, cap), labels
+
+
+def site_toml(settings: DemoSettings, grid_kw: float) -> str:
     """The demo site's TOML (written next to the report so a user can start from it)."""
-    grid_kw = settings.grid_kw()
     prices = (Path(tariffs.SAMPLES_DIR) / "dayahead_demo.csv").resolve()
+    feeder_a = math.ceil(grid_kw * 1000 / (3 * 230) * 1.1)
     lines = [
         "# Written by `sitecharge demo`: a simulated site on embedded defaults.",
         "[site]",
@@ -85,6 +183,8 @@ def site_toml(settings: DemoSettings) -> str:
         "horizon_h = 24",
         "raise_delay_s = 60",
         "compliance_grace_s = 300",
+        "# some of this fleet's cars do not resume after a pause: keep started cars awake",
+        "keep_awake = true",
         "",
         "[control.session_defaults]",
         "dwell_h = 8",
@@ -96,12 +196,12 @@ def site_toml(settings: DemoSettings) -> str:
         "repeat_daily = true",
         "",
         "[tariff.demand_charge]",
-        "price_per_kw = 12.0",
+        f"price_per_kw = {DEMAND_PRICE_PER_KW_MONTH}",
         "window_minutes = 15",
         "",
         "[[circuits]]",
         'id = "feeder"',
-        f"limit_a = {round(grid_kw * 1000 / (3 * 230) * 1.1)}",
+        f"limit_a = {feeder_a}",
         "",
     ]
     for i in range(1, settings.chargers + 1):
@@ -115,53 +215,21 @@ def site_toml(settings: DemoSettings) -> str:
     return "\n".join(lines)
 
 
-def write_config(settings: DemoSettings, out_dir: Path) -> SiteConfig:
+def write_config(settings: DemoSettings, grid_kw: float, out_dir: Path) -> SiteConfig:
     path = out_dir / "demo-site.toml"
-    path.write_text(site_toml(settings), encoding="utf-8")
-    db = out_dir / "demo.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(db) + suffix).unlink(missing_ok=True)
+    path.write_text(site_toml(settings, grid_kw), encoding="utf-8")
     return load_config(path)
 
 
-@dataclass(frozen=True)
-class DemoEvent:
-    entry_id: str
-    source: str
-    kind: str
-    spec: dict
-    label: str
+def start_local(day: DemoDay) -> datetime:
+    return day.start_utc.astimezone(ZoneInfo(day.settings.timezone))
 
 
-def demo_events(settings: DemoSettings) -> list[DemoEvent]:
-    """An operator cap in the evening and a utility's demand-response event in the afternoon."""
-    grid_kw = settings.grid_kw()
-    cap_kw = settings.evening_cap_kw or round(0.6 * grid_kw)
-    dr_kw = settings.dr_limit_kw or round(0.45 * grid_kw)
-    dr_start = settings.local(14.0).astimezone(UTC)
-    return [
-        DemoEvent(
-            "evening-cap",
-            "operator",
-            "recurring",
-            {
-                "limit_kw": cap_kw,
-                "start_local": "17:00",
-                "end_local": "20:00",
-                "weekdays": [0, 1, 2, 3, 4],
-            },
-            f"operator cap {cap_kw:.0f} kW 17–20 h",
-        ),
-        DemoEvent(
-            "dr-afternoon",
-            "rest",
-            "dr",
-            {
-                "start_utc": dr_start.isoformat(),
-                "end_utc": (dr_start + timedelta(hours=1)).isoformat(),
-                "limit_kw": dr_kw,
-                "ramp_s": 600,
-            },
-            f"demand response {dr_kw:.0f} kW 14–15 h",
-        ),
-    ]
+__all__ = [
+    "DemoDay",
+    "DemoSettings",
+    "demo_day",
+    "site_toml",
+    "start_local",
+    "write_config",
+]

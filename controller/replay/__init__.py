@@ -6,7 +6,7 @@ whose time jumps from event to event (:mod:`controller.stepped`).
 """
 
 from controller.replay.result import ReplayResult
-from controller.replay.run import LimitEntry, ReplaySettings, run_replay
+from controller.replay.run import LimitEntry, ReplaySettings, run_replay, run_scenario
 from controller.replay.sessions import ReplayInputError, ReplaySession, load_sessions
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "ReplaySettings",
     "load_sessions",
     "run_replay",
+    "run_scenario",
 ]

@@ -289,6 +289,20 @@ def run_replay(
         end_utc,
         max(c.connectors for c in config.chargers),
     )
+    return run_scenario(config, scenario, settings, start_utc, end_utc)
+
+
+def run_scenario(
+    config: SiteConfig,
+    scenario: Scenario,
+    settings: ReplaySettings,
+    start_utc: datetime,
+    end_utc: datetime,
+) -> ReplayResult:
+    """Run simulated cars that are already built (a generated scenario, as the demo's) on the
+    site of ``config`` from ``start_utc`` to ``end_utc``; blocks until done."""
+    if end_utc <= start_utc:
+        raise ReplayInputError(f"the run ends ({end_utc}) before it starts ({start_utc})")
     with tempfile.TemporaryDirectory(prefix="sitecharge-replay-") as folder:
         store_url = f"sqlite:///{Path(folder) / 'replay.db'}"
         run_config = replay_config(config, store_url, settings.solver_time_limit_s)
@@ -303,5 +317,6 @@ __all__ = [
     "ReplaySettings",
     "replay_config",
     "run_replay",
+    "run_scenario",
     "stdout_to_stderr",
 ]
