@@ -54,6 +54,7 @@ class CentralSystem:
         self.connections: dict[str, CentralChargePoint | V201CentralChargePoint] = {}
         self.data_transfer_handlers: dict[str, DataTransferHandler] = {}
         self.ready_listeners: list[ReadyListener] = []
+        self._without_boot: dict[str, datetime] = {}  # reconnected without a boot: since
         self.gate = Gate(config.ocpp.limits)
         self.stats = EdgeStats()
         self.handshake = Handshake(config, site, self.gate, self.stats)
@@ -197,6 +198,7 @@ class CentralSystem:
             charger_id,
         )
         state.booted = True
+        self._without_boot[charger_id] = self.clock.now()
         configure = getattr(charge_point, "configure_after_reconnect", None)
         await self.charger_booted(charger_id, configure)
 
@@ -207,6 +209,15 @@ class CentralSystem:
         """Configure the charger in the background (``configure``: a version's own way)."""
         configure = configure or (lambda cid: configure_charger(self, cid))
         self._spawn(configure(charger_id), f"configure-{charger_id}")
+
+    def reconnected_without_boot(self, charger_id: str) -> bool:
+        """Whether the charger's coming ready is a reconnect without a boot (asked once):
+        its profiles may have survived, so what it holds is asked, not assumed lost."""
+        since = self._without_boot.pop(charger_id, None)
+        if since is None:
+            return False
+        booted_utc = self.site.charger(charger_id).last_boot_utc
+        return booted_utc is None or booted_utc < since
 
     async def charger_ready(self, charger_id: str) -> None:
         """Configured (or tried): the loop may now send its standing default and plans."""
