@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
-from controller.api.views import current_limit
+from controller.api.limit_views import current_limit
 
 PREFIX = "sitecharge"
 

@@ -23,7 +23,8 @@ from pydantic import BaseModel
 
 from controller.api.auth import AnyRole, Reader
 from controller.api.deps import Ctl
-from controller.api.views import charger_views, limits_view, session_views, site_view
+from controller.api.limit_views import limits_view
+from controller.api.views import charger_views, session_views, site_view
 
 log = logging.getLogger(__name__)
 

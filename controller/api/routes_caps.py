@@ -15,7 +15,8 @@ from controller.api.auth import Operator, Reader
 from controller.api.bodies import CapIn
 from controller.api.deps import Ctl
 from controller.api.errors import InvalidRequest, NotFound
-from controller.api.views import EntryView, entry_view
+from controller.api.limit_views import entry_view
+from controller.api.models import EntryView
 from controller.limit_book import Entry
 from controller.limits import LimitError
 

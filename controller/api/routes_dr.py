@@ -15,8 +15,9 @@ from controller.api.auth import AnyRole, Utility
 from controller.api.bodies import DrEventIn
 from controller.api.deps import Ctl
 from controller.api.errors import Conflict, InvalidRequest, NotFound
+from controller.api.limit_views import entry_view
+from controller.api.models import EntryView
 from controller.api.routes_caps import put_entry
-from controller.api.views import EntryView, entry_view
 from controller.limit_book import Entry
 
 router = APIRouter(prefix="/dr/events", tags=["demand response"])

@@ -9,20 +9,17 @@ from fastapi import APIRouter, Query
 from controller.api.auth import AnyRole, Reader
 from controller.api.deps import Ctl
 from controller.api.errors import NotFound
-from controller.api.routes_history import ClosedSessionsPage, From, To, closed_sessions
-from controller.api.views import (
+from controller.api.limit_views import limits_view
+from controller.api.models import (
     AuditRow,
     ChargerView,
     LimitsView,
     PlanView,
     SessionView,
     SiteView,
-    charger_views,
-    limits_view,
-    plan_view,
-    session_views,
-    site_view,
 )
+from controller.api.routes_history import ClosedSessionsPage, From, To, closed_sessions
+from controller.api.views import charger_views, plan_view, session_views, site_view
 from controller.store import audit_log
 
 router = APIRouter(tags=["read"])

@@ -1,4 +1,5 @@
-"""What the API shows: response models, and builders that read them off the live controller.
+"""What the API shows of the site, its chargers, sessions and plan: builders that read the
+response models (:mod:`controller.api.models`) off the live controller.
 
 The builders only read; they run on the event loop (async handlers), so they see the site
 state between two updates, never in the middle of one.
@@ -6,185 +7,26 @@ state between two updates, never in the middle of one.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
-from controller.limit_book import Entry, windows_of
-from controller.limits import LimitError, LimitWindow, limit_at
+from controller.api.limit_views import current_limit
+from controller.api.models import (
+    ChargerView,
+    CircuitView,
+    ConnectorView,
+    PlanEv,
+    PlanSlot,
+    PlanView,
+    SessionView,
+    SiteView,
+)
 from controller.planning import SessionNeed, circuit_path, phase_share, phases_in_use
 
 if TYPE_CHECKING:
     from controller.app import SiteController
 
 
-# response models ---------------------------------------------------------------------------
-class CircuitView(BaseModel):
-    id: str
-    parent: str | None
-    limit_a: float
-    load_a: list[float]  # per grid phase L1..L3, from the sessions' measured power
-    load_kw: float
-    headroom_a: float
-
-
-class SiteView(BaseModel):
-    site_id: str
-    name: str
-    timezone: str
-    now_utc: datetime
-    grid_limit_kw: float
-    limit_kw: float
-    limit_source: str  # "grid", or "<source>:<id>" of the cap or event in force
-    measured_kw: float
-    measured_source: str  # "site_meter" or "chargers"
-    ev_kw: float
-    headroom_kw: float
-    planned_kw: float | None
-    sessions: int
-    chargers_online: int
-    circuits: list[CircuitView]
-
-
-class ConnectorView(BaseModel):
-    connector_id: int
-    status: str
-    error_code: str
-    transaction_id: int | None
-
-
-class ChargerView(BaseModel):
-    id: str
-    configured: bool
-    online: bool
-    booted: bool
-    vendor: str | None
-    model: str | None
-    firmware_version: str | None
-    last_seen_utc: datetime | None
-    max_current_a: float | None
-    phases: int | None
-    circuit: str | None
-    capabilities: dict[str, Any]
-    controllable: bool
-    uncontrollable_reason: str | None
-    non_compliant: bool
-    power_kw: float
-    assigned_kw: float | None
-    connectors: list[ConnectorView]
-    ocpp_version: str | None = None  # the subprotocol of its current or last connection
-    # OCPP 2.0.1 NotifyChargingLimit per EVSE, as the station reported them
-    reported_limits: dict[int, dict[str, Any]] = {}
-
-
-class SessionView(BaseModel):
-    transaction_id: int
-    charger_id: str
-    connector_id: int
-    id_tag: str
-    start_utc: datetime
-    energy_kwh: float  # delivered so far
-    power_kw: float | None  # measured
-    assigned_kw: float | None  # the limit sent for now
-    soc_percent: float | None
-    departure_utc: datetime | None  # expected, as the last plan saw it
-    energy_remaining_kwh: float | None  # still wanted, as the last plan saw it
-    planned_energy_kwh: float | None  # what the last plan gives it before departure
-    planned_finish_utc: datetime | None = None  # end of its last slot with power in the plan
-    priority: float | None
-    planned: bool  # in the last plan (False: reserved, e.g. uncontrollable, or not yet)
-    overrides: dict[str, Any]
-    need_source: str  # where departure and energy come from: car, operator, id_tag_group, default
-    ocpp_transaction_id: str | None = None  # OCPP 2.0.1: the station's id, as it sent it
-
-
-class PlanSlot(BaseModel):
-    start_utc: datetime
-    end_utc: datetime
-    limit_kw: float
-    limit_source: str
-    price_per_kwh: float
-    base_load_kw: float
-    ev_total_kw: float
-    site_kw: float
-    ev_kw: dict[str, float]
-
-
-class PlanEv(BaseModel):
-    ev_id: str
-    transaction_id: int
-    charger_id: str
-    connector_id: int
-    energy_remaining_kwh: float
-    departure_utc: datetime
-
-
-class PlanView(BaseModel):
-    at_utc: datetime
-    reasons: list[str]
-    method: str
-    status: str
-    reason: str
-    solve_s: float
-    objective: dict[str, float]
-    evs: list[PlanEv]
-    slots: list[PlanSlot]
-
-
-class EntryView(BaseModel):
-    id: str
-    source: str
-    kind: str
-    status: str  # active | scheduled | past | cancelled (| invalid: a stored spec unusable)
-    limit_kw: float | None = None
-    reduction_kw: float | None = None
-    reduction_pct: float | None = None
-    ramp_s: float | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-    start_local: str | None = None
-    end_local: str | None = None
-    weekdays: list[int] | None = None
-    timezone: str | None = None
-    note: str | None = None
-    created_utc: datetime
-    updated_utc: datetime
-    cancelled_utc: datetime | None = None
-
-
-class WindowView(BaseModel):
-    id: str
-    source: str
-    kind: str
-    start: datetime | None
-    end: datetime | None
-    limit_kw: float | None
-    reduction_kw: float | None
-    reduction_pct: float | None
-    ramp_s: float
-
-
-class LimitsView(BaseModel):
-    now_utc: datetime
-    grid_limit_kw: float
-    limit_kw: float
-    limit_source: str
-    entries: list[EntryView]
-    windows: list[WindowView]  # concrete windows over the next ``hours``
-
-
-class AuditRow(BaseModel):
-    id: int
-    at_utc: datetime
-    actor: str
-    action: str
-    target: str | None
-    old_value: Any
-    new_value: Any
-
-
-# builders ----------------------------------------------------------------------------------
 def site_view(ctl: SiteController) -> SiteView:
     config, site = ctl.config, ctl.site
     now = ctl.clock.now()
@@ -215,11 +57,6 @@ def site_view(ctl: SiteController) -> SiteView:
         chargers_online=sum(1 for c in site.chargers.values() if c.online),
         circuits=circuit_loads(ctl),
     )
-
-
-def current_limit(ctl: SiteController, now_utc: datetime) -> tuple[float, str]:
-    windows = ctl.limits.windows(now_utc - timedelta(days=1), now_utc + timedelta(days=1))
-    return limit_at(ctl.config.site.grid_limit_kw, windows, now_utc)
 
 
 def circuit_loads(ctl: SiteController) -> list[CircuitView]:
@@ -409,83 +246,4 @@ def plan_view(ctl: SiteController) -> PlanView | None:
             for n in snapshot.needs
         ],
         slots=slots,
-    )
-
-
-def entry_status(entry: Entry, timezone: str, now_utc: datetime) -> str:
-    if entry.cancelled_utc is not None:
-        return "cancelled"
-    try:
-        windows = windows_of(entry, timezone, now_utc, now_utc + timedelta(days=8))
-    except (LimitError, ValueError, KeyError, TypeError):  # a stored entry the book cannot use
-        return "invalid"
-    if any(_covers(w, now_utc) for w in windows):
-        return "active"
-    if any(w.start_utc is not None and w.start_utc > now_utc for w in windows):
-        return "scheduled"
-    return "past"
-
-
-def _covers(window: LimitWindow, at_utc: datetime) -> bool:
-    started = window.start_utc is None or window.start_utc <= at_utc
-    return started and (window.end_utc is None or at_utc < window.end_utc)
-
-
-def entry_view(entry: Entry, timezone: str, now_utc: datetime) -> EntryView:
-    spec = entry.spec
-    return EntryView(
-        id=entry.entry_id,
-        source=entry.source,
-        kind=entry.kind,
-        status=entry_status(entry, timezone, now_utc),
-        limit_kw=spec.get("limit_kw"),
-        reduction_kw=spec.get("reduction_kw"),
-        reduction_pct=spec.get("reduction_pct"),
-        ramp_s=spec.get("ramp_s"),
-        start=spec.get("start_utc"),
-        end=spec.get("end_utc"),
-        start_local=spec.get("start_local"),
-        end_local=spec.get("end_local"),
-        weekdays=spec.get("weekdays"),
-        timezone=spec.get("timezone") or (timezone if entry.kind == "recurring" else None),
-        note=spec.get("note"),
-        created_utc=entry.created_utc,
-        updated_utc=entry.updated_utc,
-        cancelled_utc=entry.cancelled_utc,
-    )
-
-
-def window_view(window: LimitWindow) -> WindowView:
-    return WindowView(
-        id=window.window_id,
-        source=window.source,
-        kind=window.kind,
-        start=window.start_utc,
-        end=window.end_utc,
-        limit_kw=window.limit_kw,
-        reduction_kw=window.reduction_kw,
-        reduction_pct=window.reduction_pct,
-        ramp_s=window.ramp_s,
-    )
-
-
-def limits_view(ctl: SiteController, *, hours: float, kinds: set[str] | None) -> LimitsView:
-    now = ctl.clock.now()
-    timezone = ctl.limits.timezone
-    entries = [e for e in ctl.limits.entries.values() if kinds is None or e.kind in kinds]
-    entries.sort(key=lambda e: e.created_utc)
-    windows = []
-    for entry in entries:
-        if entry_status(entry, timezone, now) not in ("cancelled", "invalid"):
-            windows.extend(windows_of(entry, timezone, now, now + timedelta(hours=hours)))
-    windows = [w for w in windows if w.end_utc is None or w.end_utc > now]
-    windows.sort(key=lambda w: (w.start_utc or now, w.window_id))
-    limit_kw, source = current_limit(ctl, now)
-    return LimitsView(
-        now_utc=now,
-        grid_limit_kw=ctl.config.site.grid_limit_kw,
-        limit_kw=limit_kw,
-        limit_source=source,
-        entries=[entry_view(e, timezone, now) for e in entries],
-        windows=[window_view(w) for w in windows],
     )

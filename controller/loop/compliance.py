@@ -12,7 +12,7 @@ from controller.clock import Clock
 from controller.config import SiteConfig
 from controller.limits import GRID
 from controller.loop.records import CycleState
-from controller.site import SiteState
+from controller.site import SessionState, SiteState
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +25,14 @@ class Compliance:
         site: SiteState,
         state: CycleState,
         trigger: Callable[[str], None],
+        on_overdraw: Callable[[SessionState], None] | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.site = site
         self.state = state
         self.trigger = trigger
+        self.on_overdraw = on_overdraw  # ask the charger what it holds (the ledger may be wrong)
         self.over_since: dict[int, datetime] = {}
 
     def binding(self) -> bool:
@@ -59,6 +61,7 @@ class Compliance:
         at = min(session.last_meter_utc or now, now)  # a charger clock ahead of ours: now
         held = self.state.ledger.in_force(session.charger_id, session.connector_id, at)
         if held is None or held.transaction_id != transaction_id:
+            self.over_since.pop(transaction_id, None)  # grace counts against a profile of ours
             return
         assigned = held.limit_kw_at(at)
         if assigned is None:
@@ -82,6 +85,8 @@ class Compliance:
             return
         if (at - held.accepted_utc).total_seconds() < control.compliance_reaction_s:
             return  # the charger has not had time to apply it yet
+        if transaction_id not in self.over_since and self.on_overdraw is not None:
+            self.on_overdraw(session)
         since = self.over_since.setdefault(transaction_id, at)
         if (at - since).total_seconds() >= self.grace_s():
             charger.non_compliant = True

@@ -76,7 +76,10 @@ class ControlLoop:
         self.standing = Standing(
             config, clock, site, central, limits, self.state, self.triggers.trigger
         )
-        self.compliance = Compliance(config, clock, site, self.state, self.triggers.trigger)
+        self.compliance = Compliance(
+            config, clock, site, self.state, self.triggers.trigger,
+            on_overdraw=self.standing.reconcile.on_overdraw,
+        )  # fmt: skip
         self.flags = ChargerFlags(site, central.store)
         site.subscribe(self._on_site_event)
         limits.subscribe(lambda entry_id: self.trigger(f"limit_changed:{entry_id}"))
@@ -111,6 +114,7 @@ class ControlLoop:
 
     async def stop(self) -> None:
         await self.triggers.stop()
+        await self.standing.reconcile.stop()
 
     # one cycle ---------------------------------------------------------------------------
     async def run_cycle(self, reasons: tuple[str, ...] = ("manual",)) -> CycleRecord:
@@ -262,10 +266,10 @@ class ControlLoop:
                     why,
                 )
                 continue
-            log.warning(
-                "%s: profile not applied (%s); marked uncontrollable", order.charger_id, why
+            # Marked uncontrollable unless the charger no longer runs it (see reconcile).
+            self.standing.reconcile.on_rejected(
+                order.charger_id, order.connector_id, key.transaction_id, why
             )
-            self.standing.mark_uncontrollable(order.charger_id, why)
         self.state.acks += len(result.accepted)
         self.state.rejections += len(result.failed)
         self.state.assigned_kw = {

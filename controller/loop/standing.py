@@ -13,6 +13,7 @@ from controller.clock import Clock
 from controller.config import SiteConfig
 from controller.limit_book import LimitBook
 from controller.limits import effective_limits
+from controller.loop.reconcile import Reconciler
 from controller.loop.records import CycleState
 from controller.ocpp.errors import ChargerRequestError
 from controller.ocpp.profiles import tx_default_profile
@@ -42,6 +43,7 @@ class Standing:
         self.limit_book = limit_book
         self.state = state
         self.trigger = trigger
+        self.reconcile = Reconciler(config, clock, site, central, state, self, trigger)
 
     def safe_a(self, now: datetime) -> float:
         """The safe share [A per phase] under the lowest limit of the next hour, with the full
@@ -59,10 +61,15 @@ class Standing:
         return safe_share_a(self.config, float(limits.limit_kw[0]), uncontrollable_kw, roster)
 
     async def on_ready(self, charger_id: str) -> None:
-        """A charger (re)connected and was configured: what it holds is unknown. Where a
-        newcomer lowers the safe share, the others' defaults are lowered first."""
+        """A charger (re)connected and was configured. After a boot what it holds is unknown;
+        back without one, it is asked (its composite schedule) and the ledger kept where it
+        agrees. Its default is sent again either way; where a newcomer lowers the safe
+        share, the others' defaults are lowered first."""
+        if self.central.reconnected_without_boot(charger_id):
+            await self.reconcile.after_reconnect(charger_id)
+        else:
+            self.state.ledger.forget(charger_id)
         self.state.default_a.pop(charger_id, None)
-        self.state.ledger.forget(charger_id)
         now = self.clock.now()
         safe_a = self.safe_a(now)
         lower = [

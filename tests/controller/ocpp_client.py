@@ -116,6 +116,7 @@ async def connect(
     password: str | None = None,
     ssl: Any = None,
     subprotocols: list[str] | None = None,
+    charge_point_class: type[ClientChargePoint] = ClientChargePoint,
 ):
     headers = {}
     if password is not None:
@@ -128,7 +129,7 @@ async def connect(
         ssl=ssl,
         open_timeout=10,
     ) as ws:
-        cp = ClientChargePoint(charger_id, ws)
+        cp = charge_point_class(charger_id, ws)
         task = asyncio.create_task(cp.start())
         try:
             yield cp
