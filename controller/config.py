@@ -179,6 +179,8 @@ class ControlSection(_Strict):
     )
     uncontrollable_retry_s: float = Field(default=900.0, ge=0)
     departure_margin_min: float = Field(default=30.0, ge=0, le=240)  # assumed departures only
+    # a departure someone gave: plan to finish this long before it (0 = exactly by it)
+    known_departure_margin_min: float = Field(default=0.0, ge=0, le=240)
     unknown_charger_max_current_a: float = Field(
         default=32.0, gt=0, le=1000, description="rating assumed for an admitted unknown charger"
     )

@@ -49,17 +49,20 @@ class SessionNeed:
     priority: float
     keep_awake: bool = False  # never pause this car while it wants energy (where limits allow)
     margin_min: float = 0.0  # an assumed departure is planned this long early
+    known_margin_min: float = 0.0  # a given departure: finish this long early (0: as given)
     open_ended: bool = False  # energy unknown: energy_kwh is assumed, the car may take more
     departure_known: bool = False
     need_source: str = "default"  # where departure/energy came from (override, default)
     proven: bool = True  # the car has shown what it draws (its phases and its own limit)
 
     def deadline_utc(self, now_utc: datetime) -> datetime:
-        """A departure given by the car, a fleet system or the operator is used as given; an
-        assumed one is planned a little early (cars leave at other times than assumed)."""
-        if self.departure_known:
+        """A departure given by the car, a fleet system or the operator is used as given unless
+        the site asks to finish early (cars slow down near full by more than a plan can see);
+        an assumed one is planned a little early (cars leave at other times than assumed)."""
+        margin_min = self.known_margin_min if self.departure_known else self.margin_min
+        if margin_min <= 0:
             return self.departure_utc
-        early = self.departure_utc - timedelta(minutes=self.margin_min)
+        early = self.departure_utc - timedelta(minutes=margin_min)
         return max(early, min(self.departure_utc, now_utc + timedelta(minutes=15)))
 
     @property
@@ -174,6 +177,7 @@ def session_need(
         priority=priority,
         keep_awake=(control.keep_awake or session.no_resume) and remaining_kwh > 0,
         margin_min=control.departure_margin_min,
+        known_margin_min=control.known_departure_margin_min,
         open_ended=open_ended and (session.soc_percent is None or session.soc_percent < 99.5),
         departure_known=departure_known,
         proven=session.probed
@@ -320,7 +324,7 @@ def take_snapshot(
     non_ev = site.other_load_kw(now_utc)
     # The grid is cut at every limit change and at every known departure: a car leaving at
     # 12:18 is planned until 12:18, not only until the slot boundary before it.
-    departures = [n.departure_utc for n in needs if n.departure_known]
+    departures = [n.deadline_utc(now_utc) for n in needs if n.departure_known]
     grid = slot_grid(now_utc, slot_s, horizon_s, [*breaks_utc, *departures])
     return Snapshot(
         grid, tuple(needs), reservations, non_ev, measured_ev_kw + non_ev, tuple(flagged), roster
