@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -111,6 +110,7 @@ async def measure_server_speed(
     the server refuses the connection or does not answer with a time.
     """
     ids = itertools.count(1)
+    loop = asyncio.get_running_loop()  # its time(): monotonic wall time, or a stepped loop's
     try:
         async with connect(
             url.rstrip("/") + "/" + charger_id,
@@ -122,7 +122,7 @@ async def measure_server_speed(
 
             async def reading() -> tuple[float, datetime]:
                 message_id = f"clock-probe-{next(ids)}"
-                sent = time.monotonic()
+                sent = loop.time()
                 await ws.send(json.dumps([2, message_id, "Heartbeat", {}]))
                 while True:
                     frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
@@ -131,7 +131,7 @@ async def measure_server_speed(
                 if frame[0] != 3 or "currentTime" not in frame[2]:
                     raise SimulatorError(f"the server did not answer a Heartbeat: {frame}")
                 when = datetime.fromisoformat(frame[2]["currentTime"].replace("Z", "+00:00"))
-                return (sent + time.monotonic()) / 2, when
+                return (sent + loop.time()) / 2, when
 
             wall0, server0 = await reading()
             await asyncio.sleep(wall_s)
