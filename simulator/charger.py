@@ -533,7 +533,9 @@ class SimChargePoint:
         except websockets.InvalidStatus as exc:
             self.refusal = refusal_text(exc)
             self.refused_streak += 1
-            log = LOG.warning if self.refused_streak == 1 else LOG.debug
+            # once, as a warning when it was refused after a boot (at the start the site says it)
+            first_after_boot = self.refused_streak == 1 and self.booted_count > 0
+            log = LOG.warning if first_after_boot else LOG.debug
             log("%s: refused by the server (%s)", self.spec.charger_id, self.refusal)
         except (OSError, TimeoutError, websockets.WebSocketException) as exc:
             LOG.info("%s: connection lost or refused: %s", self.spec.charger_id, exc)

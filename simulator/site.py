@@ -112,6 +112,9 @@ class SimSite:
         finally:
             for cp in self.chargers.values():
                 await cp.stop()
+            for cid, task in zip(self.chargers, runners, strict=True):
+                if not self.chargers[cid].connected.is_set():
+                    task.cancel()  # e.g. backing off after a refusal: nothing to close
             # a charger backing off after a refusal sleeps on: give all 5 s together, then cancel
             done, pending = await asyncio.wait(runners, timeout=5) if runners else ((), ())
             for task in pending:
@@ -134,10 +137,10 @@ class SimSite:
         while loop.time() < deadline and self.unsettled():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         refused = self.refused()
-        for cid, why in refused.items():
-            LOG.error("charger %s: refused by the server (%s)", cid, why)
         if refused and len(refused) == len(self.chargers):
             raise ChargersRefused(refused)
+        for cid, why in refused.items():
+            LOG.error("charger %s: refused by the server (%s)", cid, why)
         missing = [c for c in self.unsettled() if c not in refused]
         if missing:
             LOG.warning("not connected after %.0f s: %s", self.connect_timeout_s, missing)
