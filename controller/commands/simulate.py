@@ -174,7 +174,7 @@ async def _check_clock(args: argparse.Namespace, url: str, first_id: str) -> str
     if same_speed(server_speed, args.speed):
         return None
     return (
-        f"the server's clock runs at {server_speed:.3g}x (measured), this simulation at "
+        f"the server's clock runs at {server_speed:.2g}x (measured), this simulation at "
         f"{args.speed:g}x: every charging profile would start and lapse at the wrong time "
         f"for the cars. Simulate at the server's speed, or run a test site's server at "
         f"this one's (`sitecharge serve --config SITE.toml --speed {args.speed:g}`); "

@@ -99,6 +99,14 @@ def on_site(scenario: Scenario, site: SiteChargers) -> Scenario:
     return replace(scenario, charger_ids=tuple(names.values()), sessions=sessions)
 
 
+class ChargerRefused(SimulatorError):
+    """The server refused the websocket upgrade for this charger id (e.g. HTTP 404)."""
+
+    def __init__(self, charger_id: str, why: str) -> None:
+        self.charger_id, self.why = charger_id, why
+        super().__init__(f"charger {charger_id}: refused by the server ({why})")
+
+
 async def measure_server_speed(
     url: str, charger_id: str, *, headers: dict[str, str] | None, wall_s: float = 2.0
 ) -> float:
@@ -138,15 +146,9 @@ async def measure_server_speed(
             wall1, server1 = await reading()
     except websockets.InvalidStatus as exc:
         raise ChargerRefused(charger_id, refusal_text(exc)) from None
-    except (OSError, TimeoutError, websockets.WebSocketException, ValueError) as exc:
+    except (OSError, TimeoutError, websockets.WebSocketException, ValueError, LookupError) as exc:
         raise SimulatorError(f"could not read the server's clock at {url}: {exc}") from None
     return (server1 - server0).total_seconds() / max(1e-3, wall1 - wall0)
-
-
-class ChargerRefused(SimulatorError):
-    def __init__(self, charger_id: str, why: str) -> None:
-        self.charger_id, self.why = charger_id, why
-        super().__init__(f"charger {charger_id}: refused by the server ({why})")
 
 
 def same_speed(server_speed: float, speed: float) -> bool:
