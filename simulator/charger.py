@@ -295,6 +295,14 @@ class _Link(OcppChargePoint):
         return call_result.DataTransfer(status="UnknownVendorId")
 
 
+def refusal_text(exc: websockets.InvalidStatus) -> str:
+    """``HTTP 404: unknown charge point CP011``: the status and the first line of the body."""
+    response = exc.response
+    body = bytes(response.body or b"").decode("utf-8", "replace").strip().splitlines()
+    reason = body[0][:200] if body else response.reason_phrase
+    return f"HTTP {response.status_code}: {reason}"
+
+
 class SimChargePoint:
     """A simulated charger: connect with :meth:`run` (a task), drive with plug_in / unplug.
 
@@ -322,6 +330,10 @@ class SimChargePoint:
         self.booted_count = 0
         self.disconnect_count = 0
         self.messages_sent = 0
+        # why the last connection attempt was refused ("HTTP 404: ..."), None once connected;
+        # refused_streak counts refusals in a row and stretches the wait before the next try
+        self.refusal: str | None = None
+        self.refused_streak = 0
         self.rejected_profiles: list[str] = []
         self._link: _Link | None = None
         self._ws: Any = None
@@ -466,7 +478,10 @@ class SimChargePoint:
                 if self._stopping:
                     break
                 self.disconnect_count += 1
-                await self.clock.sleep(self.spec.reconnect_delay_s)
+                # a refused handshake will most likely be refused again: back off (x2 per
+                # refusal, at most an hour) instead of knocking every reconnect_delay_s
+                backoff = 2 ** min(self.refused_streak, 12) if self.refused_streak else 1
+                await self.clock.sleep(min(self.spec.reconnect_delay_s * backoff, 3600.0))
         finally:
             physics.cancel()
             for task in list(self._tasks):
@@ -501,6 +516,7 @@ class SimChargePoint:
                 ping_interval=None,
             ) as ws:
                 self._ws = ws
+                self.refusal, self.refused_streak = None, 0
                 link = self._new_link(ws)
                 receiver = asyncio.create_task(link.start())
                 helpers.append(receiver)
@@ -514,6 +530,13 @@ class SimChargePoint:
                     await self._announce()
                 with contextlib.suppress(websockets.ConnectionClosed):
                     await receiver
+        except websockets.InvalidStatus as exc:
+            self.refusal = refusal_text(exc)
+            self.refused_streak += 1
+            # once, as a warning when it was refused after a boot (at the start the site says it)
+            first_after_boot = self.refused_streak == 1 and self.booted_count > 0
+            log = LOG.warning if first_after_boot else LOG.debug
+            log("%s: refused by the server (%s)", self.spec.charger_id, self.refusal)
         except (OSError, TimeoutError, websockets.WebSocketException) as exc:
             LOG.info("%s: connection lost or refused: %s", self.spec.charger_id, exc)
         finally:

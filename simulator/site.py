@@ -10,7 +10,6 @@ so a test can assert e.g. ``site.record.max_site_power_kw() <= 44``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
@@ -18,12 +17,27 @@ from datetime import datetime, timedelta
 
 from simulator.charger import ChargerSpec, ClockLike, SimChargePoint
 from simulator.charger201 import SimChargePoint201
+from simulator.errors import SimulatorError
 from simulator.record import SessionResult, SiteRecord
 from simulator.scenario import Scenario, Session
 
 LOG = logging.getLogger("simulator.site")
 
-__all__ = ["SimSite"]
+__all__ = ["ChargersRefused", "SimSite"]
+
+
+class ChargersRefused(SimulatorError):
+    """The server refused every charger's websocket upgrade (e.g. HTTP 404: unknown ids)."""
+
+    def __init__(self, refusals: Mapping[str, str]) -> None:
+        self.refusals = dict(refusals)
+        shown = "; ".join(f"{cid}: {why}" for cid, why in list(self.refusals.items())[:5])
+        more = len(self.refusals) - 5
+        super().__init__(
+            f"the server refused all {len(self.refusals)} chargers ({shown}"
+            + (f"; and {more} more" if more > 0 else "")
+            + ")"
+        )
 
 
 class SimSite:
@@ -87,28 +101,65 @@ class SimSite:
         runners = [asyncio.create_task(cp.run()) for cp in self.chargers.values()]
         try:
             await self._wait_connected()
+            refused = self.refused()  # their cars would wait for a connection that never comes
             plays = [
                 asyncio.create_task(self._play(s, end))
                 for s in self.scenario.sessions
-                if s.departure_utc > now and s.arrival_utc < end
+                if s.departure_utc > now and s.arrival_utc < end and s.charger_id not in refused
             ]
             await self.clock.sleep_until(end)
             await asyncio.gather(*plays)
         finally:
             for cp in self.chargers.values():
                 await cp.stop()
-            for task in runners:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait_for(task, 5)
+            for cid, task in zip(self.chargers, runners, strict=True):
+                if not self.chargers[cid].connected.is_set():
+                    task.cancel()  # e.g. backing off after a refusal: nothing to close
+            # a charger backing off after a refusal sleeps on: give all 5 s together, then cancel
+            done, pending = await asyncio.wait(runners, timeout=5) if runners else ((), ())
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            for task in done:
+                if not task.cancelled():
+                    task.result()  # a charger that crashed says so
         return self.record
 
     async def _wait_connected(self) -> None:
-        waits = [cp.connected.wait() for cp in self.chargers.values()]
-        try:
-            await asyncio.wait_for(asyncio.gather(*waits), self.connect_timeout_s)
-        except TimeoutError:
-            missing = [c for c, cp in self.chargers.items() if not cp.connected.is_set()]
+        """Until every charger is connected or refused (or ``connect_timeout_s`` of wall time).
+
+        A refused charger is named with the server's answer; when every charger is refused
+        nothing could ever charge, so :class:`ChargersRefused` stops the run.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.connect_timeout_s
+        # a poll: a refusal is an attribute of the charger, not an event to wait on
+        while loop.time() < deadline and self.unsettled():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        refused = self.refused()
+        if refused and len(refused) == len(self.chargers):
+            raise ChargersRefused(refused)
+        for cid, why in refused.items():
+            LOG.error("charger %s: refused by the server (%s)", cid, why)
+        missing = [c for c in self.unsettled() if c not in refused]
+        if missing:
             LOG.warning("not connected after %.0f s: %s", self.connect_timeout_s, missing)
+
+    def unsettled(self) -> list[str]:
+        """Charger ids neither connected nor refused yet."""
+        return [
+            cid
+            for cid, cp in self.chargers.items()
+            if not cp.connected.is_set() and cp.refusal is None
+        ]
+
+    def refused(self) -> dict[str, str]:
+        """Charger id -> why the server refused it, for chargers not connected now."""
+        return {
+            cid: cp.refusal
+            for cid, cp in self.chargers.items()
+            if cp.refusal is not None and not cp.connected.is_set()
+        }
 
     async def _play(self, session: Session, end_utc: datetime) -> None:
         """One car: arrive, charge, leave (or be stopped at the end of the run)."""

@@ -141,6 +141,7 @@ def test_simulate_command_runs_against_a_server() -> None:
             "--duration-h",
             "0.5",
             "--no-progress",
+            "--force-speed",  # the mini central system keeps real time
         ]
     )
     try:
