@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer.heuristics import circuit_rows
+from optimizer.heuristics import _Rows, circuit_rows
 from optimizer.problem import Problem
 
 _EPS = 1e-9
@@ -126,18 +126,80 @@ def hold_minimum(problem: Problem, power_kw: np.ndarray, keep: np.ndarray) -> np
         row_left = rows.headroom_kw.copy()
         for r, members in enumerate(rows.members):
             row_left[r] -= float(rows.coefs[r] @ p[members, t])
+        held = keep & (p[:, t] > _EPS)
         for e in np.argsort(lift).tolist():  # smallest lifts first: the most cars held
             kw = float(lift[e])
-            if kw <= _EPS or kw > site_left + _EPS:
+            if kw <= _EPS:
+                continue
+            site_left = _borrow(problem, rows, p, t, e, kw, site_left, row_left, held)
+            if kw > site_left + _EPS:
                 continue
             if any(kw * coef > row_left[r] + _EPS for r, coef in rows.ev_rows[e]):
                 continue
             p[e, t] += kw
+            held[e] = True
             site_left -= kw
             for r, coef in rows.ev_rows[e]:
                 row_left[r] -= kw * coef
     _trim_excess(problem, p, np.flatnonzero(keep & ~problem.open_ended).tolist())
     return p
+
+
+def _borrow(
+    problem: Problem,
+    rows: _Rows,
+    p: np.ndarray,
+    t: int,
+    e: int,
+    kw: float,
+    site_left: float,
+    row_left: np.ndarray,
+    held: np.ndarray,
+) -> float:
+    """Make room for car ``e``'s minimum in slot ``t`` by taking power from cars planned above
+    their own minimum (never a held car below its minimum), those with the most time to spare
+    first and no more than they can make up later: a paused car that does not wake loses the
+    rest of its session, a car slowed for one slot loses minutes it has. Only where that frees
+    enough on the site and on every circuit short of room; returns the site's room."""
+    need_site = kw - site_left
+    need_rows = {r: kw * c - row_left[r] for r, c in rows.ev_rows[e] if kw * c > row_left[r] + _EPS}
+    if need_site <= _EPS and not need_rows:
+        return site_left
+    floors = np.where(held, problem.min_kw, 0.0)
+    h = problem.slot_hours
+    # what each car could still take beyond its need: only that much may be taken from it
+    slack_kwh = problem.max_kw * (problem.available * h).sum(axis=1) - problem.energy_kwh
+    # a donor must sit on every circuit that lacks room (cutting it elsewhere frees nothing)
+    donors = [
+        d
+        for d in np.argsort(-slack_kwh, kind="stable").tolist()
+        if d != e
+        and p[d, t] > floors[d] + _EPS
+        and slack_kwh[d] > _EPS
+        and all(any(r == rd for rd, _ in rows.ev_rows[d]) for r in need_rows)
+    ]
+    cuts: dict[int, float] = {}
+    for d in donors:
+        if need_site <= _EPS and all(v <= _EPS for v in need_rows.values()):
+            break
+        coef = dict(rows.ev_rows[d])
+        wanted = max(need_site, *(v / coef[r] for r, v in need_rows.items()), 0.0)
+        cut = min(float(p[d, t] - floors[d]), wanted, float(slack_kwh[d] / h[t]))
+        # a donor left between 0 and its minimum would not charge: all or down to its floor
+        if floors[d] == 0.0 and p[d, t] - cut < problem.min_kw[d] - _EPS:
+            cut = float(p[d, t])
+        cuts[d] = cut
+        need_site -= cut
+        for r in need_rows:
+            need_rows[r] -= cut * coef[r]
+    if need_site > _EPS or any(v > _EPS for v in need_rows.values()):
+        return site_left  # not enough to take: nobody is cut in vain
+    for d, cut in cuts.items():
+        p[d, t] -= cut
+        site_left += cut
+        for r, coef in rows.ev_rows[d]:
+            row_left[r] += cut * coef
+    return site_left
 
 
 def probe_first_slot(problem: Problem, power_kw: np.ndarray, probe: np.ndarray) -> np.ndarray:
@@ -167,6 +229,14 @@ def _trim_excess(problem: Problem, p: np.ndarray, evs: list[int], first: int = 0
     h = problem.slot_hours
     for e in evs:
         excess = float(p[e] @ h - problem.energy_kwh[e])
+        for t in range(problem.n_slots - 1, first - 1, -1):
+            if excess <= 1e-9:
+                break
+            cut = (
+                min(max(0.0, p[e, t] - problem.min_kw[e]), excess / h[t]) if p[e, t] > _EPS else 0.0
+            )
+            p[e, t] -= cut
+            excess -= cut * h[t]
         for t in range(problem.n_slots - 1, first - 1, -1):
             if excess <= 1e-9:
                 break

@@ -207,12 +207,16 @@ def site_toml(settings: DemoSettings, grid_kw: float) -> str:
         f"limit_a = {feeder_a}",
         "",
     ]
+    # as an installer wires them: each charger's L1 on the next grid phase, so single-phase
+    # cars spread over the three
+    rotations = ("RST", "STR", "TRS")
     for i in range(1, settings.chargers + 1):
         lines += [
             "[[chargers]]",
             f'id = "CP{i:03d}"',
             f"max_current_a = {settings.charger_current_a}",
             'circuit = "feeder"',
+            f'phase_rotation = "{rotations[(i - 1) % 3]}"',
             "",
         ]
     return "\n".join(lines)

@@ -111,3 +111,32 @@ def test_a_car_not_yet_seen_drawing_is_probed_in_the_first_slot_whatever_the_pri
     # the next cycle re-plans the rest once the car has shown what it draws).
     assert 6.0 - 4.14 * 0.25 - 1e-6 <= probed[0] @ problem.slot_hours <= 6.0 + 1e-6
     assert optimizer.check(problem, optimizer.Plan(**{**plan.__dict__, "power_kw": probed})) == []
+
+
+def _van_and_hatch(site_limit_kw: float) -> Problem:
+    both = np.ones(2, dtype=bool)
+    return Problem.from_evs(
+        start_utc=datetime(2026, 1, 1, tzinfo=UTC),
+        slot_s=900,
+        n_slots=2,
+        site_limit_kw=site_limit_kw,
+        price_per_kwh=np.array([0.3, 0.3]),
+        evs=[
+            EV(id="van", energy_kwh=2, max_kw=11, min_kw=1.38, available=both),
+            EV(id="hatch", energy_kwh=10, max_kw=3.7, min_kw=1.38, available=both),
+        ],
+    )
+
+
+def test_a_car_kept_awake_takes_its_minimum_from_a_car_planned_above_its_own():
+    """A limit full of one car's power still holds a kept-awake car at its minimum: the other
+    is slowed for the slot (a paused car that does not wake loses its whole session)."""
+    from optimizer.fill import hold_minimum
+
+    problem = _van_and_hatch(5.0)
+    held = hold_minimum(problem, np.array([[5.0, 0.0], [0.0, 0.0]]), np.array([False, True]))
+    np.testing.assert_allclose(held, [[3.62, 0.0], [1.38, 1.38]])
+    # where the other car is at its own (held) minimum already, nobody is cut
+    tight = _van_and_hatch(1.5)
+    floor = np.array([[1.38, 1.38], [0.0, 0.0]])
+    np.testing.assert_allclose(hold_minimum(tight, floor, np.array([True, True])), floor)
