@@ -126,6 +126,21 @@ def describe(day: DemoDay) -> str:
     )
 
 
+def describe_week(the_week: study.Week) -> str:
+    """The week's site and its days, in the words a person reads."""
+    first = the_week.first
+    zone = ZoneInfo(first.settings.timezone)
+    lines = [describe(first).split("\n")[0].rsplit(",", 1)[0] + f", {the_week.sessions} cars"]
+    lines.append(f"grid limit {first.grid_kw:.0f} kW every day (sized on the first day)")
+    for local_day, scenario, start, end in the_week.days:
+        lines.append(
+            f"{local_day:%a %d %b}: {len(scenario.sessions)} cars, run "
+            f"{start.astimezone(zone):%H:%M}–{end.astimezone(zone):%H:%M}"
+        )
+    lines.append(f"events: {first.labels[0]} (first day only); {first.labels[1]} (every day)")
+    return "\n".join(lines)
+
+
 def sessions_table(runs: Mapping[str, ReplayResult], timezone: str) -> str:
     """One line per car: when it was there, what it wanted, what each run delivered [kWh]."""
     zone = ZoneInfo(timezone)
@@ -329,6 +344,7 @@ __all__ = [
     "daily",
     "decisions_figure",
     "describe",
+    "describe_week",
     "energy_figure",
     "figures_table",
     "findings",
