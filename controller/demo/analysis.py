@@ -332,7 +332,8 @@ def week_figure(days: Sequence[ReplayResult], timezone: str) -> Figure:
                    color=colour, hatch=hatch, edgecolor="white", label=name)  # fmt: skip
         ax.set_ylabel(label)
         ax.grid(alpha=0.3, axis="y")
-    axes[0].legend(fontsize=8, ncol=len(per_run), loc="lower right")
+    # above the panels: inside, it would hide the bars
+    axes[0].legend(fontsize=8, ncol=len(per_run), loc="lower center", bbox_to_anchor=(0.5, 1.02))
     axes[-1].set_xticks(x, [f"{d:%a %d %b}" for d in dates])
     fig.suptitle("A week, day by day, per strategy", fontsize=12)
     fig.tight_layout()
