@@ -16,11 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -286,9 +282,9 @@ def decisions_figure(result: ReplayResult, timezone: str) -> Figure:
     for sample in sorted(result.record.samples, key=lambda s: s.at_utc):
         by_charger.setdefault(sample.charger_id, []).append(sample)
     chargers = sorted(by_charger)
-    fig, axes = plt.subplots(
-        len(chargers), 1, figsize=(11, 1.7 * len(chargers) + 1), sharex=True, squeeze=False
-    )
+    # a Figure without pyplot: the notebook shows what it returns, once, on any backend
+    fig = Figure(figsize=(11, 1.7 * len(chargers) + 1), layout="constrained")
+    axes = fig.subplots(len(chargers), 1, sharex=True, squeeze=False)
     end = result.end_utc.astimezone(zone).replace(tzinfo=None)
     for ax, charger in zip(axes[:, 0], chargers, strict=True):
         samples = by_charger[charger]
@@ -306,7 +302,6 @@ def decisions_figure(result: ReplayResult, timezone: str) -> Figure:
     axes[-1, 0].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
     axes[-1, 0].set_xlabel(f"local time ({timezone})")
     fig.suptitle(f"{result.strategy}: current allowed and drawn, per charger", fontsize=12)
-    fig.tight_layout()
     return fig
 
 
@@ -319,7 +314,8 @@ def week_figure(days: Sequence[ReplayResult], timezone: str) -> Figure:
         ("minutes_over_limit", "over the limit [min]"),
         ("energy_cost", "energy cost [€]"),
     ]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(11, 7.5), sharex=True)
+    fig = Figure(figsize=(11, 7.5), layout="constrained")
+    axes = fig.subplots(len(panels), 1, sharex=True)
     dates = sorted({at.astimezone(zone).date() for v in per_run.values() for at, _ in v})
     x = np.arange(len(dates))
     width = 0.8 / max(1, len(per_run))
@@ -336,7 +332,6 @@ def week_figure(days: Sequence[ReplayResult], timezone: str) -> Figure:
     axes[0].legend(fontsize=8, ncol=len(per_run), loc="lower center", bbox_to_anchor=(0.5, 1.02))
     axes[-1].set_xticks(x, [f"{d:%a %d %b}" for d in dates])
     fig.suptitle("A week, day by day, per strategy", fontsize=12)
-    fig.tight_layout()
     return fig
 
 
