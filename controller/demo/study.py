@@ -14,10 +14,11 @@ carries over a night, and the nights are not simulated at all.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -66,11 +67,24 @@ class Job:
     keep_record: bool = False  # every sample (the per-car plots need it; costly to pickle)
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Errors only from the packages a replay runs, for a while (the levels come back: a
+    run in this process must not change its logging)."""
+    names = ("controller", "simulator", "ocpp", "websockets")
+    levels = {name: logging.getLogger(name).level for name in names}
+    try:
+        for name in names:
+            logging.getLogger(name).setLevel(logging.ERROR)
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
 def run_job(job: Job) -> ReplayResult:
     """Run one job (in a worker process, or here)."""
-    for name in ("controller", "simulator", "ocpp", "websockets"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    with tempfile.TemporaryDirectory(prefix="sitecharge-study-") as folder:
+    with _quiet(), tempfile.TemporaryDirectory(prefix="sitecharge-study-") as folder:
         config = notebook_config(job.settings, job.grid_kw, Path(folder))
         settings = ReplaySettings(strategy=job.strategy, needs=job.needs, limits=job.limits)
         result = run_scenario(config, job.scenario, settings, job.start_utc, job.end_utc)
