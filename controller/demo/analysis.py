@@ -1,691 +1,357 @@
-"""What the notebooks compute: a site's day under each strategy, and studies over many of them.
+"""What the notebooks show: the demo's site under the real controller, for a day and a week.
 
-The notebooks only call these functions and show what they return, so every number a reader
-sees comes from code that is linted and tested. All runs here are in-process replays
-(:func:`simulator.replay.replay`) of the demo site: the same cars, limits and tariff as
-``sitecharge demo``; "optimal" is the optimiser re-planning at every step as the controller
-does (``controller.demo.strategies.planned``), without the websockets of the live run.
-
-Strategies: ``uncontrolled`` (every car takes what it can and ignores every limit: the
-baseline of cost and of how far a site without control would go over its limits),
-``equal_share`` and ``edf`` (the optimiser's fallback heuristics, limit-aware but blind to
-prices) and ``optimal``.
+The notebooks only call these functions and display what they return, so every number a
+reader sees comes from code that is linted and tested. Every run goes through
+:func:`controller.replay.run_scenario` (see :mod:`controller.demo.study` for the runs and the
+notebook's site settings); the key figures are :func:`controller.demo.figures.figures` of
+each :class:`~controller.replay.ReplayResult`, as in ``sitecharge demo``.
 """
 
 from __future__ import annotations
 
-import atexit
-import signal
-import statistics
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
-from multiprocessing import get_context
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from controller.demo import study
 from controller.demo.figures import (
-    DayCurves,
     StrategyFigures,
+    alone,
     figures,
-    site_power_per_minute,
+    saving_line,
+    table,
     with_savings,
 )
-from controller.demo.setup import DemoSettings, demo_events, demo_scenario, site_toml
-from controller.demo.strategies import minute_grid, planned
-from controller.limit_book import Entry, windows_of
-from controller.limits import LimitWindow, effective_limits
-from simulator.record import SiteRecord
-from simulator.replay import replay, uncontrolled
-from simulator.scenario import Scenario, Session
-from tariffs.base import CurveTariff
-from tariffs.curve import Curve, make_curve, mean_over
-from tariffs.registry import site_tariff_from_toml
+from controller.demo.report import COLOURS, energy_plot, power_plot
+from controller.demo.setup import DEMAND_PRICE_PER_KW_MONTH, DemoDay, DemoSettings, demo_day
+from controller.replay import ReplayResult
+from tariffs.registry import build_tariff
 
-STRATEGIES = ("uncontrolled", "equal_share", "edf", "optimal")
-COLOURS = {
-    "uncontrolled": "#c0392b",
-    "equal_share": "#e67e22",
-    "edf": "#8e44ad",
-    "optimal": "#1f77b4",
-}
-
-# Local hours a run covers per site kind: from before the first arrival to after the last
-# departure (depot and residential cars stay overnight).
-KIND_WINDOWS_H: dict[str, tuple[float, float]] = {
-    "workplace": (6.0, 14.0),
-    "retail": (7.0, 14.0),
-    "depot": (16.0, 16.0),
-    "residential": (16.0, 18.0),
-}
+#: a session that got less than this share of its need is "starved" in the findings
+STARVED_SHARE = 0.5
 
 
-class AnalysisError(ValueError):
-    """A study asked for something the demo site cannot be (names the argument)."""
+class PNG:
+    """A picture a notebook shows (Jupyter calls ``_repr_png_``)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def _repr_png_(self) -> bytes:
+        return self.data
 
 
-# ------------------------------------------------------------------------ one day
+# ------------------------------------------------------------------------ the runs
 
 
-class SpreadTariff(CurveTariff):
-    """Another tariff with its price spread scaled around a fixed centre.
-
-    ``price = centre + spread × (base − centre)``: spread 0 is a flat price, 1 the original,
-    2 twice the swings. The centre is fixed (not the mean of each requested window), so every
-    re-plan over a rolling horizon sees the same prices for the same instant.
-    """
-
-    name = "spread"
-
-    def __init__(self, base: CurveTariff, spread: float, centre_per_kwh: float) -> None:
-        if not np.isfinite(spread) or spread < 0:
-            raise AnalysisError(f"price_spread must be a finite number >= 0, got {spread}")
-        self.base = base
-        self.spread = float(spread)
-        self.centre_per_kwh = float(centre_per_kwh)
-
-    def curve(self, start_s: int, end_s: int) -> Curve:
-        base = self.base.curve(start_s, end_s)
-        values = self.centre_per_kwh + self.spread * (base.values - self.centre_per_kwh)
-        return make_curve(base.edges_s, values, base.forecast)
+def site_day(chargers: int = 4, **settings) -> DemoDay:
+    """The demo day (``controller.demo.setup.demo_day``) with ``chargers`` chargers."""
+    return demo_day(DemoSettings(chargers=chargers, **settings))
 
 
-def time_mean_price(tariff: CurveTariff, start_utc: datetime, end_utc: datetime) -> float:
-    """The time-weighted mean price over [start, end) [currency/kWh]."""
-    start_s, end_s = int(start_utc.timestamp()), int(end_utc.timestamp())
-    means, _ = mean_over(tariff.curve(start_s, end_s), np.array([start_s, end_s]))
-    return float(means[0])
+def run_day(
+    day: DemoDay,
+    strategies: Sequence[str] = ("uncontrolled", "sitecharge"),
+    needs: Sequence[str] = ("known",),
+    workers: int = 2,
+) -> dict[str, ReplayResult]:
+    """The day under each strategy, with every sample kept for the per-car plots."""
+    return study.by_run(study.run_jobs(study.day_jobs(day, strategies, needs), workers))
 
 
-@dataclass(frozen=True)
-class SiteDay:
-    """One simulated day of the demo site: its cars, limits, prices, on one-minute curves."""
-
-    settings: DemoSettings
-    scenario: Scenario
-    windows: tuple[LimitWindow, ...]
-    tariff: CurveTariff
-    curves: DayCurves
-    price_spread: float
-
-    @property
-    def start_utc(self) -> datetime:
-        return self.settings.start_utc()
-
-    @property
-    def end_utc(self) -> datetime:
-        return self.settings.end_utc()
-
-    def prices(self, start_utc: datetime, slot_s: int, n: int, first_slot_s: int) -> np.ndarray:
-        """Prices per slot [currency/kWh], as :func:`planned` asks for them."""
-        return np.asarray(
-            self.tariff.prices_per_kwh(start_utc, slot_s, n, first_slot_s=first_slot_s)
-        )
-
-    def sessions(self) -> list[Session]:
-        """The sessions that overlap the run, in order of arrival."""
-        window = self.scenario.window(self.start_utc, self.end_utc)
-        return sorted(window.sessions, key=lambda s: s.arrival_utc)
+def site_week(chargers: int = 3, days: int = 7, **settings) -> study.Week:
+    """Seven days of the demo's scenario from the demo day on (see :func:`study.week`)."""
+    return study.week(DemoSettings(chargers=chargers, **settings), days)
 
 
-def installed_kw(settings: DemoSettings) -> float:
-    """All chargers at full power [kW] (three phases at 230 V)."""
-    return settings.chargers * settings.charger_current_a * 3 * 230 / 1000.0
+def run_week(
+    the_week: study.Week,
+    strategies: Sequence[str],
+    needs: Sequence[str] = ("known",),
+    workers: int = 2,
+) -> tuple[dict[str, ReplayResult], list[ReplayResult]]:
+    """Every day under every strategy: the week merged per strategy, and the day runs."""
+    days = study.run_jobs(study.week_jobs(the_week, strategies, needs), workers)
+    return study.by_run(days), days
 
 
-def settings_for(
-    kind: str,
-    seed: int,
-    *,
-    chargers: int = 6,
-    limit_fraction: float | None = None,
-    **overrides,
-) -> DemoSettings:
-    """Demo settings for a site kind, over the hours its cars are there.
-
-    ``limit_fraction`` sets the grid limit as a share of the installed power (the evening cap
-    and the demand-response level follow it, as in the demo); None keeps the demo's default.
-    """
-    if kind not in KIND_WINDOWS_H:
-        raise AnalysisError(f"kind: {kind!r} unknown, choose one of {sorted(KIND_WINDOWS_H)}")
-    start_hour, hours = KIND_WINDOWS_H[kind]
-    values = {"start_hour": start_hour, "hours": hours, **overrides}
-    settings = DemoSettings(chargers=chargers, scenario=kind, seed=seed, **values)
-    if limit_fraction is None:
-        return settings
-    if not 0 < limit_fraction:
-        raise AnalysisError(f"limit_fraction: {limit_fraction} must be > 0")
-    return replace(settings, grid_limit_kw=round(limit_fraction * installed_kw(settings), 1))
+# ------------------------------------------------------------------------ the numbers
 
 
-def site_day(settings: DemoSettings, *, price_spread: float = 1.0) -> SiteDay:
-    """The demo's scenario, limit windows and tariff for ``settings`` (no files written)."""
-    start, end = settings.start_utc(), settings.end_utc()
-    windows: list[LimitWindow] = []
-    for event in demo_events(settings):
-        entry = Entry(event.entry_id, event.source, event.kind, event.spec, start, start)
-        windows.extend(windows_of(entry, settings.timezone, start - timedelta(days=1), end))
-    site_tariff = site_tariff_from_toml(
-        site_toml(settings), source="demo site", base_dir=Path.cwd()
-    )
-    tariff: CurveTariff = site_tariff.tariff
-    if price_spread != 1.0:
-        tariff = SpreadTariff(tariff, price_spread, time_mean_price(tariff, start, end))
-    minutes = minute_grid(start, end)
-    limits = effective_limits(
-        settings.grid_kw(), windows, minutes, [m + timedelta(minutes=1) for m in minutes]
-    )
-    demand = site_tariff.demand_charge
-    curves = DayCurves(
-        minutes,
-        limits.limit_kw,
-        np.asarray(tariff.prices_per_kwh(start, 60, len(minutes))),
-        demand.price_per_kw if demand else 0.0,
-    )
-    return SiteDay(settings, demo_scenario(settings), tuple(windows), tariff, curves, price_spread)
+def rows(runs: Mapping[str, ReplayResult]) -> list[StrategyFigures]:
+    """Key figures per run, named as in ``runs``, with the saving against uncontrolled;
+    sessions are served at 99 % of what they got alone (the uncontrolled run) when there is
+    one."""
+    reachable = alone(runs["uncontrolled"]) if "uncontrolled" in runs else None
+    out = [
+        replace(figures(result, DEMAND_PRICE_PER_KW_MONTH, reachable), strategy=name)
+        for name, result in runs.items()
+    ]
+    return with_savings(out)
 
 
-def replay_strategies(
-    day: SiteDay,
-    strategies: Sequence[str] = STRATEGIES,
-    *,
-    step_s: float = 300.0,
-    time_limit_s: float = 5.0,
-) -> dict[str, SiteRecord]:
-    """Each strategy's replay of ``day``.
-
-    ``step_s`` is how often a strategy re-decides (the controller's default cycle is 300 s);
-    ``time_limit_s`` bounds each optimal solve (the optimiser returns its best plan so far).
-    """
-    records: dict[str, SiteRecord] = {}
-    for name in strategies:
-        if name == "uncontrolled":
-            allocate = uncontrolled
-        elif name in STRATEGIES:
-            allocate = planned(
-                name,
-                grid_limit_kw=day.settings.grid_kw(),
-                windows=list(day.windows),
-                prices=day.prices,
-                time_limit_s=time_limit_s,
-            )
-        else:
-            raise AnalysisError(f"strategies: {name!r} unknown, choose from {STRATEGIES}")
-        records[name] = replay(
-            day.scenario,
-            allocate,
-            step_s=step_s,
-            start_utc=day.start_utc,
-            end_utc=day.end_utc,
-            charger_max_current_a=day.settings.charger_current_a,
-        )
-    return records
+def figures_table(runs: Mapping[str, ReplayResult]) -> str:
+    """The demo's table (``controller.demo.figures.table``) and its saving line."""
+    found = rows(runs)
+    return table(found) + "\n\n" + saving_line(found)
 
 
-def day_figures(day: SiteDay, records: dict[str, SiteRecord]) -> list[StrategyFigures]:
-    """Key figures per strategy, with the saving against the uncontrolled run."""
-    return with_savings([figures(name, record, day.curves) for name, record in records.items()])
-
-
-def energy_cost_saving_pct(rows: Sequence[StrategyFigures]) -> dict[str, float | None]:
-    """Saving on the energy bill alone (no demand charge) against uncontrolled [%].
-
-    A strategy that delivers less also pays less: see :func:`unit_price_saving_pct`.
-    """
-    base = next((r for r in rows if r.strategy == "uncontrolled"), None)
-    if base is None or base.energy_cost <= 0:
-        return {r.strategy: None for r in rows}
-    return {
-        r.strategy: round(100.0 * (base.energy_cost - r.energy_cost) / base.energy_cost, 1)
-        for r in rows
-    }
-
-
-def price_paid_per_kwh(row: StrategyFigures) -> float | None:
-    """Energy cost per kWh delivered [currency/kWh] (None when nothing was delivered)."""
-    return row.energy_cost / row.delivered_kwh if row.delivered_kwh > 0 else None
-
-
-def unit_price_saving_pct(rows: Sequence[StrategyFigures]) -> dict[str, float | None]:
-    """How much less each strategy pays per kWh delivered than uncontrolled [%]: the saving
-    from *when* it charges, not from charging less."""
-    base = next((r for r in rows if r.strategy == "uncontrolled"), None)
-    base_price = price_paid_per_kwh(base) if base else None
-    out: dict[str, float | None] = {}
-    for row in rows:
-        price = price_paid_per_kwh(row)
-        if base_price is None or base_price <= 0 or price is None:
-            out[row.strategy] = None
-        else:
-            out[row.strategy] = round(100.0 * (base_price - price) / base_price, 1)
-    return out
-
-
-def day_summary(day: SiteDay, records: dict[str, SiteRecord]) -> list[dict]:
-    """The day's key figures per strategy as plain rows, with both kinds of saving."""
-    rows = day_figures(day, records)
-    unit_saving = unit_price_saving_pct(rows)
-    out = []
-    for row in rows:
-        price = price_paid_per_kwh(row)
-        out.append(
-            {
-                "strategy": row.strategy,
-                "peak_kw": row.peak_kw,
-                "min_over_limit": row.minutes_over_limit,
-                "kwh_over_limit": row.kwh_over_limit,
-                "delivered_kwh": row.delivered_kwh,
-                "requested_kwh": row.requested_kwh,
-                "served": f"{row.sessions_served}/{row.sessions}",
-                "energy_cost": row.energy_cost,
-                "price_per_kwh": None if price is None else round(price, 4),
-                "demand_charge": row.demand_charge,
-                "total_cost": row.total_cost,
-                "unit_saving_pct": unit_saving[row.strategy],
-                "total_saving_pct": row.saving_vs_uncontrolled_pct,
-            }
-        )
-    return out
-
-
-def describe_day(day: SiteDay) -> str:
-    """The site and its day in a few lines a person reads."""
+def describe(day: DemoDay) -> str:
+    """The site and its day, in the words a person reads."""
+    zone = ZoneInfo(day.settings.timezone)
     s = day.settings
-    sessions = day.sessions()
-    wanted_kwh = sum(x.energy_wanted_kwh for x in sessions)
-    lines = [
-        f"{s.scenario} site, seed {s.seed}: {s.chargers} chargers of "
-        f"{s.charger_current_a:.0f} A × 3 phases ({installed_kw(s):.0f} kW installed)",
-        f"grid limit {s.grid_kw():.0f} kW ({s.grid_kw() / installed_kw(s):.0%} of it); "
-        f"{len(sessions)} sessions wanting "
-        f"{wanted_kwh:.0f} kWh in all",
-        f"{s.hours:.0f} h from {s.local(s.start_hour):%Y-%m-%d %H:%M} {s.timezone}",
-    ]
-    for event in demo_events(s):
-        lines.append(f"event: {event.label}")
-    if day.price_spread != 1.0:
-        lines.append(f"price spread × {day.price_spread:g} around the day's mean price")
-    return "\n".join(lines)
-
-
-def sessions_table(day: SiteDay, record: SiteRecord) -> list[dict]:
-    """One plain row per session: when, what it wanted, what it got (local times)."""
-    zone = ZoneInfo(day.settings.timezone)
-    rows = []
-    for session in day.sessions():
-        result = record.sessions.get(session.session_key)
-        rows.append(
-            {
-                "session": session.session_key,
-                "charger": session.charger_id,
-                "car": session.ev.name,
-                "arrival": f"{session.arrival_utc.astimezone(zone):%H:%M}",
-                "departure": f"{session.departure_utc.astimezone(zone):%H:%M}",
-                "wanted_kwh": round(session.energy_wanted_kwh, 1),
-                "got_kwh": round(result.energy_kwh, 1) if result else None,
-                "soc_end_pct": round(100 * result.soc_end) if result else None,
-            }
-        )
-    return rows
-
-
-def text_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:
-    """Plain dict rows as an aligned text table (no pandas here)."""
-    if not rows:
-        return "(no rows)"
-    keys = list(columns or rows[0].keys())
-    cells = [keys] + [["–" if r.get(k) is None else str(r.get(k)) for k in keys] for r in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(keys))]
-    lines = ["  ".join(v.rjust(w) for v, w in zip(line, widths, strict=True)) for line in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------ many days
-
-
-@dataclass(frozen=True)
-class Case:
-    """One replayed day in a study: the settings and the price spread."""
-
-    settings: DemoSettings
-    price_spread: float = 1.0
-
-
-def run_case(
-    case: Case,
-    strategies: Sequence[str] = STRATEGIES,
-    step_s: float = 300.0,
-    time_limit_s: float = 5.0,
-) -> list[dict]:
-    """Replay one case under every strategy: one plain row per strategy."""
-    day = site_day(case.settings, price_spread=case.price_spread)
-    records = replay_strategies(day, strategies, step_s=step_s, time_limit_s=time_limit_s)
-    rows = day_figures(day, records)
-    energy_saving = energy_cost_saving_pct(rows)
-    unit_saving = unit_price_saving_pct(rows)
-    settings = case.settings
-    out = []
-    for row in rows:
-        served = 100.0 * row.delivered_kwh / row.requested_kwh if row.requested_kwh > 0 else None
-        out.append(
-            {
-                "kind": settings.scenario,
-                "seed": settings.seed,
-                "chargers": settings.chargers,
-                "grid_limit_kw": settings.grid_kw(),
-                "limit_fraction": round(settings.grid_kw() / installed_kw(settings), 3),
-                "price_spread": case.price_spread,
-                **row.as_dict(),
-                "energy_saving_pct": energy_saving[row.strategy],
-                "unit_saving_pct": unit_saving[row.strategy],
-                "served_pct": None if served is None else round(served, 1),
-            }
-        )
-    return out
-
-
-_POOLS: dict[int, ProcessPoolExecutor] = {}
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    """One pool per size, kept for the next study: a spawned worker takes seconds to import
-    the project, so a notebook's studies share them."""
-    if workers not in _POOLS:
-        _POOLS[workers] = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=get_context("spawn"),
-            initializer=signal.signal,  # an interrupt is the parent's to handle
-            initargs=(signal.SIGINT, signal.SIG_IGN),
-        )
-    return _POOLS[workers]
-
-
-def close_workers() -> None:
-    """Stop the worker processes of :func:`compare` (a notebook's last cell calls this)."""
-    while _POOLS:
-        _, pool = _POOLS.popitem()
-        pool.shutdown(cancel_futures=True)
-
-
-atexit.register(close_workers)
-
-
-def compare(
-    cases: Iterable[Case | DemoSettings],
-    strategies: Sequence[str] = STRATEGIES,
-    *,
-    step_s: float = 300.0,
-    time_limit_s: float = 5.0,
-    workers: int = 1,
-) -> list[dict]:
-    """Every case under every strategy, as plain rows (see :func:`run_case`).
-
-    ``workers`` > 1 replays cases in separate processes (spawned: the solver's threads do not
-    survive a fork); the rows come back in the order of ``cases``.
-    """
-    todo = [c if isinstance(c, Case) else Case(c) for c in cases]
-    args = (tuple(strategies), step_s, time_limit_s)
-    if workers <= 1 or len(todo) <= 1:
-        return [row for case in todo for row in run_case(case, *args)]
-    futures = [_pool(workers).submit(run_case, case, *args) for case in todo]
-    return [row for future in futures for row in future.result()]
-
-
-def kinds_cases(
-    kinds: Sequence[str],
-    seeds: Sequence[int],
-    *,
-    chargers: int = 6,
-    limit_fraction: float | None = None,
-) -> list[Case]:
-    return [
-        Case(settings_for(k, s, chargers=chargers, limit_fraction=limit_fraction))
-        for k in kinds
-        for s in seeds
-    ]
-
-
-def spread_cases(
-    kind: str,
-    seeds: Sequence[int],
-    spreads: Sequence[float],
-    *,
-    chargers: int = 6,
-    limit_fraction: float | None = None,
-) -> list[Case]:
-    return [
-        Case(settings_for(kind, s, chargers=chargers, limit_fraction=limit_fraction), x)
-        for x in spreads
-        for s in seeds
-    ]
-
-
-def limit_cases(
-    kind: str, seeds: Sequence[int], limit_fractions: Sequence[float], *, chargers: int = 6
-) -> list[Case]:
-    """The grid limit at fractions of the installed power (the evening cap and the
-    demand-response level follow it, as in the demo)."""
-    for fraction in limit_fractions:
-        if not 0 < fraction:
-            raise AnalysisError(f"limit_fractions: {fraction} must be > 0")
-    return [
-        Case(settings_for(kind, s, chargers=chargers, limit_fraction=f))
-        for f in limit_fractions
-        for s in seeds
-    ]
-
-
-def summarise(rows: Sequence[dict], metric: str, by: Sequence[str]) -> list[dict]:
-    """Median, quartiles, min and max of ``metric`` per group of ``by`` (rows without the
-    metric are left out)."""
-    groups: dict[tuple, list[float]] = {}
-    for row in rows:
-        value = row.get(metric)
-        if value is None:
-            continue
-        groups.setdefault(tuple(row[k] for k in by), []).append(float(value))
-    out = []
-    for key, values in groups.items():
-        q1, median, q3 = (
-            statistics.quantiles(values, n=4, method="inclusive")
-            if len(values) > 1
-            else (values[0],) * 3
-        )
-        out.append(
-            {
-                **dict(zip(by, key, strict=True)),
-                "n": len(values),
-                "min": round(min(values), 2),
-                "q1": round(q1, 2),
-                "median": round(median, 2),
-                "q3": round(q3, 2),
-                "max": round(max(values), 2),
-            }
-        )
-    return out
-
-
-# ------------------------------------------------------------------------ plots
-
-
-def _local(day: SiteDay, times: Sequence[datetime]) -> list[datetime]:
-    zone = ZoneInfo(day.settings.timezone)
-    return [t.astimezone(zone).replace(tzinfo=None) for t in times]
-
-
-def _time_axis(ax, day: SiteDay) -> None:
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
-    ax.set_xlabel(f"local time ({day.settings.timezone})")
-    ax.grid(alpha=0.3)
-
-
-def plot_sessions(day: SiteDay) -> Figure:
-    """When each car is plugged in, one bar per session, labelled with the energy it wants."""
-    sessions = day.sessions()
-    fig, ax = plt.subplots(figsize=(10, 0.35 * len(sessions) + 1.2))
-    for i, s in enumerate(sessions):
-        start, end = _local(
-            day, [max(s.arrival_utc, day.start_utc), min(s.departure_utc, day.end_utc)]
-        )
-        ax.barh(i, mdates.date2num(end) - mdates.date2num(start), left=start, color="#5d8aa8")
-        ax.text(end, i, f" {s.energy_wanted_kwh:.0f} kWh", va="center", fontsize=8)
-    ax.set_yticks(range(len(sessions)), [f"{s.charger_id} {s.session_key}" for s in sessions])
-    ax.invert_yaxis()
-    ax.set_title(f"{len(sessions)} sessions ({day.settings.scenario}, seed {day.settings.seed})")
-    _time_axis(ax, day)
-    fig.tight_layout()
-    return fig
-
-
-def plot_limit_and_prices(day: SiteDay) -> Figure:
-    """The site's limit (grid, operator cap, demand response) and the energy price."""
-    local = _local(day, day.curves.minutes_utc)
-    fig, (ax_limit, ax_price) = plt.subplots(2, 1, figsize=(10, 4.8), sharex=True)
-    ax_limit.plot(local, day.curves.limit_kw, drawstyle="steps-post", color="black")
-    ax_limit.set_ylabel("limit kW")
-    ax_limit.set_ylim(0, float(day.curves.limit_kw.max()) * 1.15)
-    for window in day.windows:
-        if window.start_utc and window.end_utc:
-            if window.end_utc <= day.start_utc or window.start_utc >= day.end_utc:
-                continue
-            a, b = _local(
-                day, [max(window.start_utc, day.start_utc), min(window.end_utc, day.end_utc)]
-            )
-            ax_limit.axvspan(a, b, color="grey", alpha=0.15)
-            label = "demand response" if window.kind == "dr" else f"{window.source} cap"
-            level_kw = window.level_kw(day.settings.grid_kw())
-            ax_limit.text(a, level_kw * 0.5, f" {label}\n {level_kw:.0f} kW", fontsize=8)
-    ax_limit.grid(alpha=0.3)
-    ax_price.plot(local, day.curves.price_per_kwh, drawstyle="steps-post", color="#2c3e50")
-    ax_price.set_ylabel("€/kWh")
-    _time_axis(ax_price, day)
-    fig.tight_layout()
-    return fig
-
-
-def plot_power(day: SiteDay, records: dict[str, SiteRecord]) -> Figure:
-    """Site power against the limit, one panel per strategy; red where it goes over."""
-    local = _local(day, day.curves.minutes_utc)
-    limit = day.curves.limit_kw
-    powers = {n: site_power_per_minute(r, day.curves.minutes_utc) for n, r in records.items()}
-    top = max([float(limit.max()), *(float(p.max()) for p in powers.values())]) * 1.1
-    fig, axes = plt.subplots(
-        len(records), 1, figsize=(10, 2.1 * len(records)), sharex=True, squeeze=False
+    return "\n".join(
+        [
+            f"{s.chargers} chargers of {s.charger_current_a:.0f} A, scenario {s.scenario} "
+            f"(seed {s.seed}), {len(day.scenario.sessions)} cars",
+            f"grid limit {day.grid_kw:.0f} kW (uncontrolled charging of these cars would draw "
+            f"up to {day.uncontrolled_peak_kw:.1f} kW)",
+            f"{day.hours:.0f} h from {day.start_utc.astimezone(zone):%a %Y-%m-%d %H:%M} "
+            f"({s.timezone})",
+            *(f"event: {label}" for label in day.labels),
+            f"controller settings for the notebooks: {study.NOTEBOOK_CONTROL}, "
+            f"{study.NOTEBOOK_OCPP}",
+        ]
     )
-    for ax, (name, power) in zip(axes[:, 0], powers.items(), strict=True):
-        colour = COLOURS.get(name, "grey")
-        ax.fill_between(local, power, step="post", color=colour, alpha=0.35)
-        ax.plot(local, power, drawstyle="steps-post", color=colour, lw=1, label=name)
-        ax.plot(local, limit, drawstyle="steps-post", color="black", ls="--", lw=1, label="limit")
-        over = power > limit + 0.1
-        if over.any():
-            ax.fill_between(
-                local,
-                limit,
-                power,
-                where=over,
-                step="post",
-                color="red",
-                alpha=0.6,
-                label="over the limit",
-            )
-        ax.set_ylim(0, top)
-        ax.set_ylabel("kW")
-        ax.legend(loc="upper right", fontsize=8, ncol=3)
-        ax.grid(alpha=0.3)
-    _time_axis(axes[-1, 0], day)
-    fig.tight_layout()
-    return fig
 
 
-def plot_soc(day: SiteDay, record: SiteRecord, title: str = "") -> Figure:
-    """Each car's state of charge while plugged in."""
-    fig, ax = plt.subplots(figsize=(10, 3.4))
-    for key in sorted(record.sessions):
-        series = record.session_series(key)
-        if not len(series["t_s"]):
-            continue
-        times = _local(day, [record.start_utc + timedelta(seconds=float(t)) for t in series["t_s"]])
-        ax.plot(times, 100 * series["soc"], lw=1.2, alpha=0.85)
-    ax.set_ylabel("state of charge %")
-    ax.set_ylim(0, 100)
-    ax.set_title(title or "state of charge of every car while plugged in")
-    _time_axis(ax, day)
-    fig.tight_layout()
-    return fig
+def describe_week(the_week: study.Week) -> str:
+    """The week's site and its days, in the words a person reads."""
+    first = the_week.first
+    zone = ZoneInfo(first.settings.timezone)
+    lines = [describe(first).split("\n")[0].rsplit(",", 1)[0] + f", {the_week.sessions} cars"]
+    lines.append(f"grid limit {first.grid_kw:.0f} kW every day (sized on the first day)")
+    for local_day, scenario, start, end in the_week.days:
+        lines.append(
+            f"{local_day:%a %d %b}: {len(scenario.sessions)} cars, run "
+            f"{start.astimezone(zone):%H:%M}–{end.astimezone(zone):%H:%M}"
+        )
+    lines.append(f"events: {first.labels[0]} (first day only); {first.labels[1]} (every day)")
+    return "\n".join(lines)
 
 
-def plot_distributions(
-    rows: Sequence[dict], metrics: Sequence[tuple[str, str]], *, group: str = "kind"
-) -> Figure:
-    """Box plots of each ``(metric, label)``: one panel per metric, boxes per group and
-    strategy (every seed is one point of a box)."""
-    groups = list(dict.fromkeys(r[group] for r in rows))
-    names = list(dict.fromkeys(r["strategy"] for r in rows))
-    fig, axes = plt.subplots(len(metrics), 1, figsize=(10, 3.0 * len(metrics)), squeeze=False)
-    width = 0.8 / len(names)
-    for ax, (metric, label) in zip(axes[:, 0], metrics, strict=True):
-        for j, name in enumerate(names):
-            data = [
-                [
-                    r[metric]
-                    for r in rows
-                    if r[group] == g and r["strategy"] == name and r[metric] is not None
-                ]
-                for g in groups
+def sessions_table(runs: Mapping[str, ReplayResult], timezone: str) -> str:
+    """One line per car: when it was there, what it wanted, what each run delivered [kWh]."""
+    zone = ZoneInfo(timezone)
+    first = next(iter(runs.values()))
+    delivered = {
+        name: {(s["charger_id"], s["arrival"]): s["energy_delivered_kwh"] for s in r.sessions}
+        for name, r in runs.items()
+    }
+    header = ["charger", "arrives", "leaves", "wanted", *runs]
+    lines = [header]
+    for s in first.sessions:
+        key = (s["charger_id"], s["arrival"])
+        lines.append(
+            [
+                s["charger_id"],
+                f"{datetime.fromisoformat(s['arrival']).astimezone(zone):%a %H:%M}",
+                f"{datetime.fromisoformat(s['departure']).astimezone(zone):%a %H:%M}",
+                f"{s['energy_wanted_kwh']:.1f}",
+                *(f"{delivered[name].get(key, 0.0):.1f}" for name in runs),
             ]
-            positions = [i + (j - (len(names) - 1) / 2) * width for i in range(len(groups))]
-            kept = [(p, d) for p, d in zip(positions, data, strict=True) if d]
-            if not kept:
-                continue
-            parts = ax.boxplot(
-                [d for _, d in kept],
-                positions=[p for p, _ in kept],
-                widths=width * 0.85,
-                patch_artist=True,
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(
+            v.ljust(w) if i < 3 else v.rjust(w)
+            for i, (v, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in lines
+    )
+
+
+def starved(result: ReplayResult) -> list[dict]:
+    """Sessions that got less than half of what they wanted (charger, wanted, delivered)."""
+    return [
+        s
+        for s in result.sessions
+        if s["energy_delivered_kwh"] < STARVED_SHARE * s["energy_wanted_kwh"]
+    ]
+
+
+def findings(runs: Mapping[str, ReplayResult]) -> str:
+    """What the numbers say, computed from them (nothing here is written in advance)."""
+    found = {r.strategy: r for r in rows(runs)}
+    base = found.get("uncontrolled")
+    lines = []
+    for name, row in found.items():
+        parts = [
+            f"{name}: {row.minutes_over_limit:g} min and {row.kwh_over_limit:g} kWh over the "
+            f"limit, {row.delivered_kwh:g} of {row.requested_kwh:g} kWh wanted delivered, "
+            f"{row.sessions_served}/{row.sessions} sessions served, "
+            f"€{row.total_cost:.2f} in all"
+        ]
+        if base is not None and name != "uncontrolled" and base.delivered_kwh > 0:
+            share = 100.0 * row.delivered_kwh / base.delivered_kwh
+            parts.append(
+                f"{share:.0f} % of uncontrolled's energy at "
+                f"{_per_kwh(row):.3f} €/kWh against {_per_kwh(base):.3f} €/kWh"
             )
-            for box in parts["boxes"]:
-                box.set_facecolor(COLOURS.get(name, "grey"))
-                box.set_alpha(0.6)
-            ax.plot([], [], color=COLOURS.get(name, "grey"), lw=6, alpha=0.6, label=name)
-        ax.set_xticks(range(len(groups)), groups)
+        short = starved(runs[name])
+        if short:
+            listed = ", ".join(
+                f"{s['charger_id']} {s['energy_delivered_kwh']:.1f} of "
+                f"{s['energy_wanted_kwh']:.1f} kWh"
+                for s in short
+            )
+            parts.append(f"{len(short)} car(s) got less than half their need ({listed})")
+        lines.append("; ".join(parts) + ".")
+    return "\n".join(lines)
+
+
+def _per_kwh(row: StrategyFigures) -> float:
+    return row.energy_cost / row.delivered_kwh if row.delivered_kwh > 0 else float("nan")
+
+
+def needs_table(runs: Mapping[str, ReplayResult]) -> str:
+    """sitecharge told each car's departure and energy (needs known) against sitecharge that
+    learns only what the chargers report (needs unknown)."""
+    names = [n for n in ("sitecharge", "sitecharge (needs unknown)") if n in runs]
+    if len(names) < 2:
+        raise study.StudyError("needs_table: run sitecharge with needs=('known', 'unknown')")
+    picked = [r for r in rows(runs) if r.strategy in names]
+    return table(picked)
+
+
+def daily(days: Sequence[ReplayResult]) -> dict[str, list[tuple[datetime, StrategyFigures]]]:
+    """Each day's figures per run (the demand charge is that day's share of a month)."""
+    out: dict[str, list[tuple[datetime, StrategyFigures]]] = {}
+    for result in sorted(days, key=lambda r: r.start_utc):
+        out.setdefault(study.run_name(result), []).append((result.start_utc, figures(result, 0.0)))
+    return out
+
+
+# ------------------------------------------------------------------------ the pictures
+
+
+def _prices(day: DemoDay, start_utc: datetime, end_utc: datetime):
+    with tempfile.TemporaryDirectory(prefix="sitecharge-study-") as folder:
+        config = study.notebook_config(day.settings, day.grid_kw, Path(folder))
+        tariff = build_tariff(
+            config.tariff, timezone=config.site.timezone, base_dir=config.base_dir
+        )
+        n = int((end_utc - start_utc).total_seconds() // 900)
+        series = tariff.prices(start_utc, 900, n)
+    times = [start_utc + timedelta(minutes=15 * i) for i in range(n)]
+    return times, [float(v) for v in series.prices_per_kwh]
+
+
+def _windows(day: DemoDay, result: ReplayResult) -> list[tuple[datetime, datetime, str]]:
+    """Where the limit dips below the grid connection, labelled with the day's events."""
+    labels = list(day.labels)
+    out: list[tuple[datetime, datetime, str]] = []
+    dip: datetime | None = None
+    for at, value in [*result.limit_kw, (result.end_utc, day.grid_kw)]:
+        below = value < day.grid_kw - 1e-6
+        if below and dip is None:
+            dip = at
+        elif not below and dip is not None:
+            out.append((dip, at, labels.pop(0) if labels else "limit"))
+            dip = None
+    return out
+
+
+def power_figure(day: DemoDay, runs: Mapping[str, ReplayResult]) -> PNG:
+    """Site power against the limit per run, the events shaded, the price underneath
+    (``controller.demo.report.power_plot``)."""
+    first = next(iter(runs.values()))
+    prices = _prices(day, first.start_utc, first.end_utc)
+    return PNG(power_plot(dict(runs), prices, day.settings.timezone, _windows(day, first)))
+
+
+def energy_figure(runs: Mapping[str, ReplayResult]) -> PNG:
+    """Per car: energy wanted and delivered per run (``controller.demo.report.energy_plot``)."""
+    return PNG(energy_plot(dict(runs)))
+
+
+def decisions_figure(result: ReplayResult, timezone: str) -> Figure:
+    """What the controller decided, car by car: the current each charger was allowed (the
+    profile the controller sent, as the charger applied it) and what the car drew."""
+    if result.record is None:
+        raise study.StudyError("decisions_figure: the run kept no samples (keep_record=True)")
+    zone = ZoneInfo(timezone)
+    by_charger: dict[str, list] = {}
+    for sample in sorted(result.record.samples, key=lambda s: s.at_utc):
+        by_charger.setdefault(sample.charger_id, []).append(sample)
+    chargers = sorted(by_charger)
+    # a Figure without pyplot: the notebook shows what it returns, once, on any backend
+    fig = Figure(figsize=(11, 1.7 * len(chargers) + 1), layout="constrained")
+    axes = fig.subplots(len(chargers), 1, sharex=True, squeeze=False)
+    end = result.end_utc.astimezone(zone).replace(tzinfo=None)
+    for ax, charger in zip(axes[:, 0], chargers, strict=True):
+        samples = by_charger[charger]
+        x = [s.at_utc.astimezone(zone).replace(tzinfo=None) for s in samples] + [end]
+        drawn = [s.current_a for s in samples]
+        offered = [np.nan if s.offered_a is None else s.offered_a for s in samples]
+        ax.step(x, [*offered, offered[-1]], where="post", color="black", lw=1.2, ls="--",
+                label="allowed by the controller [A per phase]")  # fmt: skip
+        ax.fill_between(x, [*drawn, drawn[-1]], step="post", color=COLOURS["sitecharge"],
+                        alpha=0.4, label="drawn by the car [A per phase]")  # fmt: skip
+        ax.set_ylabel(charger, rotation=0, ha="right", va="center")
+        ax.set_ylim(0, 36)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(loc="upper right", fontsize=8, ncol=2)
+    axes[-1, 0].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+    axes[-1, 0].set_xlabel(f"local time ({timezone})")
+    fig.suptitle(f"{result.strategy}: current allowed and drawn, per charger", fontsize=12)
+    return fig
+
+
+def week_figure(days: Sequence[ReplayResult], timezone: str) -> Figure:
+    """Per day and run: energy delivered, minutes over the limit, energy cost."""
+    per_run = daily(days)
+    zone = ZoneInfo(timezone)
+    panels = [
+        ("delivered_kwh", "delivered [kWh]"),
+        ("minutes_over_limit", "over the limit [min]"),
+        ("energy_cost", "energy cost [€]"),
+    ]
+    fig = Figure(figsize=(11, 7.5), layout="constrained")
+    axes = fig.subplots(len(panels), 1, sharex=True)
+    dates = sorted({at.astimezone(zone).date() for v in per_run.values() for at, _ in v})
+    x = np.arange(len(dates))
+    width = 0.8 / max(1, len(per_run))
+    for ax, (field, label) in zip(axes, panels, strict=True):
+        for i, (name, values) in enumerate(per_run.items()):
+            by_date = {at.astimezone(zone).date(): getattr(f, field) for at, f in values}
+            colour = COLOURS.get(name.split(" ")[0], "grey")
+            hatch = "//" if "unknown" in name else None
+            ax.bar(x - 0.4 + width * (i + 0.5), [by_date.get(d, 0.0) for d in dates], width,
+                   color=colour, hatch=hatch, edgecolor="white", label=name)  # fmt: skip
         ax.set_ylabel(label)
         ax.grid(alpha=0.3, axis="y")
-        ax.legend(fontsize=8, ncol=len(names), loc="best")
-    fig.tight_layout()
+    # above the panels: inside, it would hide the bars
+    axes[0].legend(fontsize=8, ncol=len(per_run), loc="lower center", bbox_to_anchor=(0.5, 1.02))
+    axes[-1].set_xticks(x, [f"{d:%a %d %b}" for d in dates])
+    fig.suptitle("A week, day by day, per strategy", fontsize=12)
     return fig
 
 
-def plot_sweep(
-    rows: Sequence[dict], x: str, metrics: Sequence[tuple[str, str]], *, xlabel: str
-) -> Figure:
-    """Median of each metric against ``x`` per strategy, with the min–max band over seeds."""
-    names = list(dict.fromkeys(r["strategy"] for r in rows))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.6), squeeze=False)
-    for ax, (metric, label) in zip(axes[0], metrics, strict=True):
-        for name in names:
-            stats = sorted(
-                summarise([r for r in rows if r["strategy"] == name], metric, (x,)),
-                key=lambda s: s[x],
-            )
-            if not stats:
-                continue
-            xs = [s[x] for s in stats]
-            colour = COLOURS.get(name, "grey")
-            ax.plot(xs, [s["median"] for s in stats], "o-", color=colour, label=name)
-            ax.fill_between(
-                xs, [s["min"] for s in stats], [s["max"] for s in stats], color=colour, alpha=0.15
-            )
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+__all__ = [
+    "PNG",
+    "daily",
+    "decisions_figure",
+    "describe",
+    "describe_week",
+    "energy_figure",
+    "figures_table",
+    "findings",
+    "needs_table",
+    "power_figure",
+    "rows",
+    "run_day",
+    "run_week",
+    "sessions_table",
+    "site_day",
+    "site_week",
+    "starved",
+    "week_figure",
+]

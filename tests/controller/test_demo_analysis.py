@@ -1,142 +1,161 @@
-"""controller.demo.analysis: the notebooks' numbers come from real replays that keep limits."""
+"""controller.demo.analysis and .study: the notebooks' numbers come from real replays of the
+controller (over OCPP websockets, on the event-stepped clock) and agree with them."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
 
-from controller.demo import analysis
-from controller.demo.figures import site_power_per_minute
+from controller.demo import analysis, study
+from controller.demo.setup import DemoSettings
+from controller.replay import ReplayResult
 
-TIGHT = {"chargers": 4, "grid_limit_kw": 12.0, "hours": 10.0}
+DAY_CHARGERS = 3
+
+
+def _on_grid(points: list[tuple[datetime, float]], grid: list[datetime]) -> np.ndarray:
+    """A step function's value at each instant of ``grid``."""
+    times = np.array([p[0].timestamp() for p in points])
+    values = np.array([p[1] for p in points])
+    at = np.array([g.timestamp() for g in grid])
+    return values[np.searchsorted(times, at, side="right") - 1]
+
+
+def _instants(result: ReplayResult) -> list[datetime]:
+    return sorted({t for t, _ in result.site_power_kw} | {t for t, _ in result.limit_kw})
 
 
 @pytest.fixture(scope="module")
-def tight_day() -> tuple[analysis.SiteDay, dict]:
-    """A small workplace day whose limit binds (4 cars, 12 kW), under every strategy,
-    re-decided every 5 minutes as the controller does."""
-    day = analysis.site_day(analysis.settings_for("workplace", 3, **TIGHT))
-    return day, analysis.replay_strategies(day, step_s=300.0, time_limit_s=0.2)
+def day_runs():
+    """The demo day with 3 chargers, uncontrolled and under sitecharge (in this process)."""
+    day = analysis.site_day(chargers=DAY_CHARGERS)
+    return day, analysis.run_day(day, ("uncontrolled", "sitecharge"), workers=1)
 
 
-def test_the_baseline_ignores_the_limit_so_the_case_is_a_real_test(tight_day) -> None:
-    day, records = tight_day
-    power = site_power_per_minute(records["uncontrolled"], day.curves.minutes_utc)
-    assert np.any(power > day.curves.limit_kw + 0.1)
+@pytest.fixture(scope="module")
+def two_days():
+    """Two days of 2 chargers under uncontrolled charging and earliest-deadline-first."""
+    the_week = analysis.site_week(chargers=2, days=2)
+    runs, days = analysis.run_week(the_week, ("uncontrolled", "edf"), workers=1)
+    return the_week, runs, days
 
 
-@pytest.mark.parametrize("strategy", ["equal_share", "edf", "optimal"])
-def test_controlled_strategies_never_exceed_the_limit(tight_day, strategy: str) -> None:
-    day, records = tight_day
-    power = site_power_per_minute(records[strategy], day.curves.minutes_utc)
-    assert power.max() > 0.5 * day.curves.limit_kw.min()  # it did charge
-    assert np.all(power <= day.curves.limit_kw + 0.1)
-    row = next(r for r in analysis.day_figures(day, records) if r.strategy == strategy)
-    assert row.minutes_over_limit == 0
+def test_uncontrolled_charging_goes_over_the_limit_so_the_day_is_a_real_test(day_runs) -> None:
+    _, runs = day_runs
+    row = {r.strategy: r for r in analysis.rows(runs)}["uncontrolled"]
+    assert row.minutes_over_limit > 0
+    assert row.kwh_over_limit > 0
 
 
-def test_optimal_pays_no_more_per_kwh_than_equal_share(tight_day) -> None:
-    day, records = tight_day
-    rows = {r.strategy: r for r in analysis.day_figures(day, records)}
-    optimal = analysis.price_paid_per_kwh(rows["optimal"])
-    equal = analysis.price_paid_per_kwh(rows["equal_share"])
-    assert optimal is not None and equal is not None
-    assert optimal <= equal + 1e-9
-    assert rows["optimal"].energy_cost <= rows["equal_share"].energy_cost + 1e-9
-    saving = analysis.unit_price_saving_pct(list(rows.values()))
-    assert saving["uncontrolled"] == 0.0
-    assert saving["optimal"] >= saving["equal_share"]
+def test_sitecharge_keeps_every_limit_at_every_instant(day_runs) -> None:
+    day, runs = day_runs
+    result = runs["sitecharge"]
+    instants = _instants(result)
+    power = _on_grid(result.site_power_kw, instants)
+    limit = _on_grid(result.limit_kw, instants)
+    assert power.max() > 0.5 * day.grid_kw  # it did charge
+    assert np.all(power <= limit + 0.01)
+    assert limit.min() < day.grid_kw  # the events reached the controller's limit book
+    row = {r.strategy: r for r in analysis.rows(runs)}["sitecharge"]
+    assert row.minutes_over_limit == 0 and row.kwh_over_limit == 0
+    assert result.stats["cycles"] > 0
 
 
-@pytest.mark.parametrize("spread", [0.0, 0.5, 2.0])
-def test_spread_tariff_scales_swings_around_the_day_mean(spread: float) -> None:
-    settings = analysis.settings_for("workplace", 1)
-    base = analysis.site_day(settings)
-    scaled = analysis.site_day(settings, price_spread=spread)
-    start, slots = settings.start_utc(), int(settings.hours * 4)
-    base_prices = base.tariff.prices_per_kwh(start, 900, slots)
-    prices = scaled.tariff.prices_per_kwh(start, 900, slots)
-    centre = analysis.time_mean_price(base.tariff, start, settings.end_utc())
-    np.testing.assert_allclose(prices, centre + spread * (base_prices - centre), atol=1e-12)
-    assert prices.mean() == pytest.approx(base_prices.mean(), abs=1e-9)
-    np.testing.assert_allclose(np.ptp(prices), spread * np.ptp(base_prices), atol=1e-12)
-    # the one-minute curve the figures use is the same tariff
-    np.testing.assert_allclose(scaled.curves.price_per_kwh[::15][:slots], prices, atol=1e-12)
+def test_figures_agree_with_the_replay_result(day_runs) -> None:
+    day, runs = day_runs
+    rows = {r.strategy: r for r in analysis.rows(runs)}
+    for name, result in runs.items():
+        row = rows[name]
+        assert row.sessions == len(day.scenario.sessions) == len(result.sessions)
+        assert row.delivered_kwh == pytest.approx(result.summary["delivered_kwh"], abs=0.05)
+        wanted = sum(s["energy_wanted_kwh"] for s in result.sessions)
+        assert row.requested_kwh == pytest.approx(wanted, abs=0.05)
+        assert row.energy_cost == pytest.approx(result.summary["energy_cost"], abs=0.005)
+        assert row.peak_kw == pytest.approx(result.summary["peak_kw"], abs=0.05)
+    # uncontrolled charging is the reference of what a car could get alone: all served
+    assert rows["uncontrolled"].sessions_served == rows["uncontrolled"].sessions
+    assert rows["uncontrolled"].saving_vs_uncontrolled_pct == 0.0
 
 
-def test_spread_tariff_gives_the_same_price_to_every_rolling_window() -> None:
-    settings = analysis.settings_for("depot", 2)
-    day = analysis.site_day(settings, price_spread=1.7)
-    at = settings.start_utc() + timedelta(hours=5)
-    whole = day.prices(settings.start_utc(), 900, 40, 900)
-    later = day.prices(at, 900, 20, 900)
-    np.testing.assert_allclose(later, whole[20:40], atol=1e-12)
+def test_the_tables_show_every_run_and_every_car(day_runs) -> None:
+    day, runs = day_runs
+    text = analysis.figures_table(runs)
+    assert all(name in text for name in runs)
+    cars = analysis.sessions_table(runs, day.settings.timezone).splitlines()
+    assert len(cars) == 1 + len(day.scenario.sessions)
+    assert "grid limit" in analysis.describe(day)
 
 
-@pytest.mark.parametrize(
-    ("values", "expected"),
-    [
-        ([4.0], (4.0, 4.0, 4.0)),
-        ([1.0, 2.0, 3.0, 4.0, 10.0], None),
-        ([0.5, -2.0, 7.25, 3.0], None),
-    ],
-)
-def test_summarise_matches_numpy_quartiles(values: list[float], expected) -> None:
-    rows = [{"kind": "k", "strategy": "s", "m": v} for v in values]
-    rows.append({"kind": "k", "strategy": "s", "m": None})  # left out, not counted as 0
-    (stats,) = analysis.summarise(rows, "m", ("kind", "strategy"))
-    q1, median, q3 = expected or np.percentile(values, [25, 50, 75])
-    assert stats["n"] == len(values)
-    assert (stats["q1"], stats["median"], stats["q3"]) == pytest.approx((q1, median, q3), abs=0.01)
-    assert (stats["min"], stats["max"]) == (min(values), max(values))
+def test_findings_name_every_starved_car(day_runs) -> None:
+    _, runs = day_runs
+    result = runs["sitecharge"]
+    first = dict(result.sessions[0], charger_id="CPX99", energy_delivered_kwh=0.0)
+    starving = replace(result, sessions=(first, *result.sessions[1:]))
+    text = analysis.findings({"uncontrolled": runs["uncontrolled"], "sitecharge": starving})
+    assert "CPX99 0.0 of" in text
+    assert analysis.starved(starving)[0]["charger_id"] == "CPX99"
 
 
-def test_compare_in_two_processes_gives_the_rows_of_one() -> None:
-    cases = analysis.kinds_cases(["retail", "workplace"], [5], chargers=3)
-    strategies = ("uncontrolled", "equal_share")
-    serial = analysis.compare(cases, strategies, workers=1)
-    try:
-        parallel = analysis.compare(cases, strategies, workers=2)
-    finally:
-        analysis.close_workers()
-    assert serial == parallel
-    assert [(r["kind"], r["strategy"]) for r in serial] == [
-        ("retail", "uncontrolled"),
-        ("retail", "equal_share"),
-        ("workplace", "uncontrolled"),
-        ("workplace", "equal_share"),
-    ]
+def test_the_decisions_plot_has_a_panel_per_charger_and_needs_the_samples(day_runs) -> None:
+    day, runs = day_runs
+    fig = analysis.decisions_figure(runs["sitecharge"], day.settings.timezone)
+    assert len(fig.axes) == len({s["charger_id"] for s in runs["sitecharge"].sessions})
+    with pytest.raises(study.StudyError):
+        analysis.decisions_figure(replace(runs["sitecharge"], record=None), "UTC")
+    png = analysis.power_figure(day, runs)._repr_png_()
+    assert png.startswith(b"\x89PNG")
 
 
-@pytest.mark.parametrize(
-    ("call", "field"),
-    [
-        (lambda: analysis.settings_for("harbour", 1), "kind"),
-        (lambda: analysis.limit_cases("depot", [1], [0.0]), "limit_fractions"),
-        (lambda: analysis.site_day(analysis.settings_for("retail", 1), price_spread=-1), "spread"),
-        (
-            lambda: analysis.replay_strategies(
-                analysis.site_day(analysis.settings_for("retail", 1)), ["greedy"]
-            ),
-            "strategies",
-        ),
-    ],
-)
-def test_bad_arguments_name_the_field(call, field: str) -> None:
-    with pytest.raises(analysis.AnalysisError, match=field):
-        call()
+def test_a_week_adds_up_its_days(two_days) -> None:
+    the_week, runs, days = two_days
+    assert len(the_week.days) == 2
+    for name, merged in runs.items():
+        mine = [d for d in days if study.run_name(d) == name]
+        assert len(mine) == 2
+        assert merged.summary["delivered_kwh"] == pytest.approx(
+            sum(d.summary["delivered_kwh"] for d in mine), abs=1e-3
+        )
+        assert merged.summary["energy_cost"] == pytest.approx(
+            sum(d.summary["energy_cost"] for d in mine), abs=1e-3
+        )
+        assert len(merged.sessions) == the_week.sessions
+        assert merged.start_utc == mine[0].start_utc and merged.end_utc == mine[1].end_utc
+        # between the days nothing is drawn
+        night = mine[0].end_utc + timedelta(hours=1)
+        assert _on_grid(merged.site_power_kw, [night])[0] == 0.0
 
 
-def test_plots_draw_every_strategy(tight_day) -> None:
-    day, records = tight_day
-    fig = analysis.plot_power(day, records)
-    assert len(fig.axes) == len(records)
-    assert [ax.get_legend_handles_labels()[1][0] for ax in fig.axes] == list(records)
-    rows = [
-        {"kind": "a", "strategy": "x", "m": 1.0, "f": 0.2},
-        {"kind": "a", "strategy": "x", "m": 3.0, "f": 0.4},
-    ]
-    assert len(analysis.plot_distributions(rows, [("m", "m")]).axes) == 1
-    assert len(analysis.plot_sweep(rows, "f", [("m", "m")], xlabel="f").axes) == 1
+def test_a_week_under_edf_keeps_the_limit_every_day(two_days) -> None:
+    _, runs, days = two_days
+    rows = {r.strategy: r for r in analysis.rows(runs)}
+    assert rows["uncontrolled"].minutes_over_limit > 0
+    assert rows["edf"].minutes_over_limit == 0
+    for day in days:
+        if day.strategy == "edf":
+            instants = _instants(day)
+            power = _on_grid(day.site_power_kw, instants)
+            assert np.all(power <= _on_grid(day.limit_kw, instants) + 0.01)
+    per_day = analysis.daily(days)
+    assert [len(v) for v in per_day.values()] == [2, 2]
+
+
+def test_the_dr_event_falls_on_its_day_the_cap_on_every_day() -> None:
+    the_week = analysis.site_week(chargers=2, days=3)
+    jobs = study.week_jobs(the_week, ("edf",))
+    kinds = [sorted(e.kind for e in job.limits) for job in jobs]
+    assert kinds[0] == ["dr", "recurring"]
+    assert all(k == ["recurring"] for k in kinds[1:])
+
+
+def test_a_week_refuses_cars_that_stay_overnight() -> None:
+    with pytest.raises(study.StudyError, match="overnight"):
+        study.week(DemoSettings(chargers=2, scenario="depot"), days=2)
+
+
+def test_the_needs_table_needs_both_runs(day_runs) -> None:
+    _, runs = day_runs
+    with pytest.raises(study.StudyError):
+        analysis.needs_table(runs)
