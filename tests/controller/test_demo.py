@@ -54,7 +54,7 @@ def test_the_default_demo_shows_the_controller_at_work_and_repeats_itself(tmp_pa
     assert ours["total_cost"] < base["total_cost"]
     assert ours["saving_vs_uncontrolled_pct"] > 0
     report = (tmp_path / "first" / "report.html").read_text()
-    assert "Uncontrolled charging went over the site's limits" in report
+    assert "Uncontrolled charging went over the site" in report
     assert (tmp_path / "first" / "site_power_against_the_limit.png").stat().st_size > 10_000
     assert "sitecharge vs uncontrolled:" in table
 
