@@ -1,5 +1,9 @@
 """The store seen from the event loop: one writer thread, batched high-volume inserts.
 
+Rows that stand for a state (what each charger holds) are replaced, not appended: the newest
+per key wins, and one flush writes all of them with the inserts, so the control cycle never
+waits for the disk.
+
 What the controller confirms to a charger is written before the answer goes out (callers
 await :meth:`AsyncStore.write`); a row that fails is retried alone, so one charger's bad
 row never costs another's.
@@ -15,7 +19,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Table
 
-from controller.store import Store, StoreError
+from controller.store import Replacement, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,7 @@ class AsyncStore:
         self.store = store
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._pending: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
+        self._replacements: dict[tuple[str, tuple[Any, ...]], Replacement] = {}
         self.flush_interval_s = flush_interval_s
         self._waiters: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
         self._soon: asyncio.Task[None] | None = None
@@ -43,6 +48,11 @@ class AsyncStore:
         """Queue rows for the next batched insert (audit frames, meter values)."""
         bucket = self._pending.setdefault(table.name, (table, []))
         bucket[1].extend(rows)
+
+    def replace(self, table: Table, key: tuple[Any, ...], row: dict[str, Any] | None) -> None:
+        """Queue the row of ``table`` with primary key ``key`` to become ``row`` (None: to be
+        deleted) at the next flush; a newer call for the same key supersedes an older one."""
+        self._replacements[(table.name, key)] = Replacement(table, key, row)
 
     async def write(self, table: Table, rows: Iterable[dict[str, Any]]) -> None:
         """Queue rows and return once they are committed (raise StoreError if they are not).
@@ -74,14 +84,17 @@ class AsyncStore:
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, {}
+        replacements, self._replacements = self._replacements, {}
         waiters, self._waiters = self._waiters, []
-        if not pending:
+        if not pending and not replacements:
             for _rows, done in waiters:
                 if not done.done():
                     done.set_result(None)
             return
         try:
-            failed = await self.run(self.store.insert_batches, list(pending.values()))
+            failed = await self.run(
+                self.store.insert_batches, list(pending.values()), list(replacements.values())
+            )
         except Exception as exc:  # e.g. the executor is gone
             log.exception("store: could not write a batch")
             failed = {id(row) for _table, rows in pending.values() for row in rows}
