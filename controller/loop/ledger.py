@@ -66,16 +66,21 @@ class HeldProfile:
         return limit_kw_at(self.profile, at_utc, self.phases, self.voltage_v)
 
     def max_kw_from(self, at_utc: datetime) -> float:
-        """The most it allows from ``at_utc`` until it lapses [kW]."""
+        """The most it allows from ``at_utc`` until it lapses [kW]: the periods in force at
+        or after ``at_utc`` and before its validity or its schedule ends."""
         schedule = self.profile["charging_schedule"]
         start = _utc(schedule["start_schedule"])
         assert start is not None
         offset_s = (at_utc - start).total_seconds()
+        ends = [e for e in (self.valid_to_utc, _schedule_end(self.profile)) if e is not None]
+        end_s = min((e - start).total_seconds() for e in ends) if ends else float("inf")
         periods = schedule["charging_schedule_period"]
         limits = [
             float(p["limit"])
             for i, p in enumerate(periods)
-            if i + 1 == len(periods) or periods[i + 1]["start_period"] > offset_s
+            if (i + 1 == len(periods) or periods[i + 1]["start_period"] > offset_s)
+            and p["start_period"] < end_s
+            and offset_s < end_s
         ]
         if not limits:
             return 0.0
@@ -88,7 +93,10 @@ class HeldProfile:
         """Whether ``other`` sets the same limits as this one from ``from_utc`` until the
         earlier of their ends (validity aside: a re-sent profile only moves its validity on; a
         horizon end a day ahead matters long after the validity has been renewed)."""
-        end = min(_schedule_end(self.profile), _schedule_end(other))
+        end = min(
+            _schedule_end(p) or _utc(p["charging_schedule"]["start_schedule"]) or from_utc
+            for p in (self.profile, other)
+        )
         times = {from_utc}
         for profile in (self.profile, other):
             start = _utc(profile["charging_schedule"]["start_schedule"])
@@ -106,11 +114,13 @@ class HeldProfile:
         )
 
 
-def _schedule_end(profile: dict[str, Any]) -> datetime:
+def _schedule_end(profile: dict[str, Any]) -> datetime | None:
+    """Where its schedule ends; None for a schedule without a duration (a TxDefault's)."""
     schedule = profile["charging_schedule"]
     start = _utc(schedule["start_schedule"])
     assert start is not None
-    return start + timedelta(seconds=int(schedule.get("duration") or 0))
+    duration = schedule.get("duration")
+    return None if duration is None else start + timedelta(seconds=int(duration))
 
 
 @dataclass(frozen=True)
