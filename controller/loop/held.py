@@ -68,6 +68,7 @@ class HeldStore:
         self.site = site
         self.ledger = ledger
         self.store = store
+        self._synced_a: dict[str, float] = {}  # the default last recorded, per charger [A]
         ledger.listeners.append(self._changed)
 
     def _changed(self, change: LedgerChange) -> None:
@@ -82,6 +83,11 @@ class HeldStore:
         for charger_id in [c for c in self.ledger.chargers_with_default() if c not in default_a]:
             self.ledger.forget_default(charger_id)
         for charger_id, current_a in default_a.items():
+            if (
+                self._synced_a.get(charger_id) == current_a
+                and self.ledger.default(charger_id) is not None
+            ):
+                continue  # the usual case: nothing to build
             charger_cfg = self.site.charger_config(charger_id)
             if charger_cfg is None:
                 continue
@@ -93,6 +99,7 @@ class HeldStore:
                 capabilities=self.site.charger(charger_id).capabilities,
                 start_utc=now - timedelta(minutes=1),
             )
+            self._synced_a[charger_id] = current_a
             held = self.ledger.default(charger_id)
             if held is not None and _default_limit(held.profile) == _default_limit(profile):
                 continue
