@@ -110,6 +110,12 @@ def _default_a(cp: SimChargePoint) -> float | None:
     return limit if profile.rate_unit == "A" else limit / (3 * 230.0)
 
 
+def _allowed_kw(cp: SimChargePoint, now: datetime) -> float:
+    """What the profiles the charger holds let its car draw now [kW]."""
+    limit_a, phases = cp.applied_limit(cp.connectors[1], now)
+    return limit_a * phases * 230.0 / 1000.0
+
+
 def _tx_profile_since(cp: SimChargePoint, since_utc: datetime) -> bool:
     """Whether the charger holds a TxProfile for its running transaction sent after
     ``since_utc`` (the new process's: the old one's schedules start earlier)."""
@@ -200,10 +206,15 @@ async def test_sigkill_of_serve_keeps_the_site_inside_its_limit_and_a_restart_ta
         defaults = [_default_a(cp) for cp in chargers]
         assert all(a == SAFE_A for a in defaults), defaults
         assert sum(defaults) * KW_PER_A <= LIMIT_KW
-        await asyncio.sleep(2.0)  # the cars keep charging, nobody in control
-        alone_kw = sim.power_now_kw()
-        assert alone_kw >= CHARGERS * SAFE_A * KW_PER_A * 0.95, alone_kw
-        assert alone_kw <= LIMIT_KW + TOLERANCE_KW, alone_kw
+        alone_kw, allowed_kw = [], []
+        for _ in range(20):  # two seconds: the cars keep charging, nobody in control
+            alone_kw.append(sim.power_now_kw())
+            allowed_kw.append(sum(_allowed_kw(cp, clock.now()) for cp in chargers))
+            await asyncio.sleep(0.1)
+        # What the chargers hold allows no more than the limit (the kill may have landed
+        # between a dispatch's cuts and its raises: then they allow less).
+        assert max(allowed_kw) <= LIMIT_KW + TOLERANCE_KW, allowed_kw
+        assert 0 < max(alone_kw) <= LIMIT_KW + TOLERANCE_KW, alone_kw
 
         restarted = await _serve(site, log)
         restarted_at = clock.now()
