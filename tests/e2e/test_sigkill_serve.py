@@ -5,7 +5,8 @@ charge four cars that want more than the site can give, each held at the most it
 TxDefaultProfile allows. The server is killed with SIGKILL mid-charge: no shutdown, no last
 word. While it is gone the chargers keep the profiles they hold, and those keep the site inside
 its limit; the standing defaults alone do too, by construction (four connectors at the safe
-share). `serve` is started again on the same store: the chargers reconnect and hold profiles
+share). What each charger holds is in the store's dispatch ledger before the kill and after it.
+`serve` is started again on the same store: the chargers reconnect and hold profiles
 from the new process within one control cycle, and the site stays inside its limit.
 
 A real-time test: it polls for conditions with generous timeouts and asserts on the limits the
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from controller.store import Store
 from simulator.charger import ChargerSpec, SimChargePoint
 from simulator.clock import AcceleratedClock
 from simulator.ev import EVSpec
@@ -94,6 +96,32 @@ async def _until(what: str, condition: Callable[[], bool], process: Process | No
             assert process.returncode is None, f"the controller exited before: {what}"
         assert asyncio.get_running_loop().time() < deadline, f"not reached in time: {what}"
         await asyncio.sleep(0.1)
+
+
+async def _ledger_rows(
+    store_url: str, wanted: set[tuple[str, int]], process: Process | None, timeout_s=30
+) -> None:
+    """Wait until the store's dispatch ledger holds, per (charger, transaction) wanted, a
+    TxProfile for that transaction and the charger's TxDefaultProfile."""
+
+    def read() -> list[dict]:
+        store = Store(store_url)
+        try:
+            return store.held_profile_rows()
+        finally:
+            store.close()
+
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        rows = await asyncio.to_thread(read)
+        profiles = {(r["charger_id"], r["transaction_id"]) for r in rows if r["connector_id"]}
+        defaults = {r["charger_id"] for r in rows if r["purpose"] == "TxDefaultProfile"}
+        if wanted <= profiles and {c for c, _ in wanted} <= defaults:
+            return
+        if process is not None:
+            assert process.returncode is None, "the controller exited"
+        assert asyncio.get_running_loop().time() < deadline, (wanted, rows)
+        await asyncio.sleep(0.2)
 
 
 def _held(cp: SimChargePoint, purpose: str) -> list:
@@ -194,10 +222,13 @@ async def test_sigkill_of_serve_keeps_the_site_inside_its_limit_and_a_restart_ta
             process,
             45,
         )
+        wanted = {(cp.spec.charger_id, cp.connectors[1].transaction_id) for cp in chargers}
+        await _ledger_rows(store_url, wanted, process)  # the ledger reached the store
         process.send_signal(signal.SIGKILL)
         await asyncio.wait_for(process.wait(), 30)
         killed_at = clock.now()
         assert process.returncode == -signal.SIGKILL
+        await _ledger_rows(store_url, wanted, None, timeout_s=0)  # and outlived the process
         await _until("every charger sees the controller gone", lambda: not any(
             cp.connected.is_set() for cp in chargers
         ), None, 30)  # fmt: skip
