@@ -198,9 +198,6 @@ class Ledger:
         if connector_id is None:
             self.forget_default(charger_id)
 
-    def connectors(self) -> list[tuple[str, int]]:
-        return list(self._held)
-
     def max_kw_by_connector(
         self, now: datetime, connectors: Callable[[str], int]
     ) -> dict[tuple[str, int], float]:
@@ -218,20 +215,3 @@ class Ledger:
                 key = (charger_id, connector_id)
                 out[key] = max(out.get(key, 0.0), default_kw)
         return out
-
-    def as_records(self) -> list[dict[str, Any]]:
-        """For the store and the API: the newest profile per connector."""
-        return [
-            {
-                "charger_id": h.charger_id,
-                "connector_id": h.connector_id,
-                "transaction_id": h.transaction_id,
-                "phases": h.phases,
-                "voltage_v": h.voltage_v,
-                "accepted_utc": h.accepted_utc.isoformat(),
-                "profile": h.profile,
-            }
-            for history in self._held.values()
-            if history
-            for h in history[-1:]
-        ]
