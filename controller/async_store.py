@@ -1,8 +1,9 @@
 """The store seen from the event loop: one writer thread, batched high-volume inserts.
 
 Rows that stand for a state (what each charger holds) are replaced, not appended: the newest
-per key wins, and one flush writes all of them with the inserts, so the control cycle never
-waits for the disk.
+per key wins, and one flush, as soon as the acknowledgements of the same instant are in, writes
+all of them with the inserts, so the control cycle never waits for the disk and a controller
+killed a moment later has them.
 
 What the controller confirms to a charger is written before the answer goes out (callers
 await :meth:`AsyncStore.write`); a row that fails is retried alone, so one charger's bad
@@ -53,6 +54,7 @@ class AsyncStore:
         """Queue the row of ``table`` with primary key ``key`` to become ``row`` (None: to be
         deleted) at the next flush; a newer call for the same key supersedes an older one."""
         self._replacements[(table.name, key)] = Replacement(table, key, row)
+        self.flush_soon()
 
     async def write(self, table: Table, rows: Iterable[dict[str, Any]]) -> None:
         """Queue rows and return once they are committed (raise StoreError if they are not).
@@ -64,9 +66,19 @@ class AsyncStore:
         self.enqueue(table, batch)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((batch, done))
-        if self._soon is None:
-            self._soon = asyncio.create_task(self._flush_soon(), name="store-flush-soon")
+        self.flush_soon()
         await done
+
+    def flush_soon(self) -> None:
+        """Flush once the handlers of this instant have queued their rows (one commit for
+        all of them), without waiting for the periodic flush."""
+        if self._soon is not None:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # not on the event loop: the periodic flush or close() writes it
+            return
+        self._soon = asyncio.create_task(self._flush_soon(), name="store-flush-soon")
 
     async def _flush_soon(self) -> None:
         await asyncio.sleep(0)  # let the other handlers of this instant queue their rows
