@@ -11,25 +11,17 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
-    JSON,
-    Column,
-    DateTime,
-    Float,
-    Index,
     Integer,
-    MetaData,
-    String,
     Table,
-    Text,
-    TypeDecorator,
     bindparam,
     create_engine,
     delete,
@@ -39,8 +31,36 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.sql.dml import Update
+
+from controller.store_tables import (  # the tables, re-exported for the code that uses them
+    UtcDateTime,
+    audit_log,
+    chargers,
+    held_profiles,
+    limit_events,
+    metadata,
+    meter_values,
+    ocpp_messages,
+    sessions,
+    site_history,
+)
+
+__all__ = [  # the tables are defined in controller.store_tables; most code reads them here
+    "Store",
+    "StoreError",
+    "UtcDateTime",
+    "audit_log",
+    "chargers",
+    "held_profiles",
+    "limit_events",
+    "metadata",
+    "meter_values",
+    "ocpp_messages",
+    "sessions",
+    "site_history",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,132 +70,14 @@ class StoreError(RuntimeError):
     """The database could not be opened or written."""
 
 
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in, aware UTC datetimes out, whatever the backend stores."""
+@dataclass(frozen=True)
+class Replacement:
+    """The row of ``table`` whose primary key is ``key`` becomes ``row`` (None: deleted)."""
 
-    impl = DateTime(timezone=True)
-    cache_ok = True
+    table: Table
+    key: tuple[Any, ...]  # the primary key's values, in the table's column order
+    row: dict[str, Any] | None
 
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value.isoformat()} reached the store")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-metadata = MetaData()
-
-chargers = Table(
-    "chargers",
-    metadata,
-    Column("charger_id", String(64), primary_key=True),
-    Column("vendor", String(64)),
-    Column("model", String(64)),
-    Column("serial_number", String(64)),
-    Column("firmware_version", String(64)),
-    Column("first_seen_utc", UtcDateTime()),
-    Column("last_boot_utc", UtcDateTime()),
-    Column("last_seen_utc", UtcDateTime()),
-    Column("capabilities", JSON),
-    Column("control", JSON),  # what the control loop learned: flags and why (controller/loop)
-)
-
-sessions = Table(
-    "sessions",
-    metadata,
-    Column("transaction_id", Integer, primary_key=True, autoincrement=True),
-    Column("charger_id", String(64), nullable=False),
-    Column("connector_id", Integer, nullable=False),
-    Column("id_tag", String(36), nullable=False),  # 2.0.1 idTokens take up to 36
-    Column("start_utc", UtcDateTime(), nullable=False),
-    Column("meter_start_wh", Float, nullable=False),
-    Column("stop_utc", UtcDateTime()),
-    Column("meter_stop_wh", Float),
-    Column("stop_reason", String(32)),
-    Column("energy_kwh", Float, nullable=False, default=0.0),
-    Column("last_power_kw", Float),
-    Column("soc_percent", Float),
-    Column("overrides", JSON),
-    Column("ocpp_transaction_id", String(36)),  # OCPP 2.0.1: the station's string id
-    Index("ix_sessions_open", "stop_utc"),
-    Index("ix_sessions_ocpp_tx", "charger_id", "ocpp_transaction_id"),
-    sqlite_autoincrement=True,  # never reuse a transaction id, even after deletes
-)
-
-meter_values = Table(
-    "meter_values",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("charger_id", String(64), nullable=False),
-    Column("connector_id", Integer, nullable=False),
-    Column("transaction_id", Integer),
-    Column("timestamp_utc", UtcDateTime(), nullable=False),
-    Column("measurand", String(48), nullable=False),
-    Column("phase", String(8)),
-    Column("context", String(32)),
-    Column("value", Float, nullable=False),
-    Column("unit", String(16), nullable=False),
-    Index("ix_meter_values_time", "timestamp_utc"),
-    Index("ix_meter_values_tx", "transaction_id"),
-)
-
-ocpp_messages = Table(
-    "ocpp_messages",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at_utc", UtcDateTime(), nullable=False),
-    Column("charger_id", String(64), nullable=False),
-    Column("direction", String(3), nullable=False),  # "in" | "out"
-    Column("frame", Text, nullable=False),
-    Index("ix_ocpp_messages_time", "at_utc"),
-    Index("ix_ocpp_messages_charger", "charger_id"),
-)
-
-audit_log = Table(
-    "audit_log",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at_utc", UtcDateTime(), nullable=False),
-    Column("actor", String(64), nullable=False),
-    Column("action", String(64), nullable=False),
-    Column("target", String(128)),
-    Column("old_value", JSON),
-    Column("new_value", JSON),
-    Index("ix_audit_log_time", "at_utc"),
-)
-
-limit_events = Table(
-    "limit_events",
-    metadata,
-    Column("event_id", String(128), primary_key=True),
-    Column("source", String(64), nullable=False),  # "operator" | "rest" | "openadr" | ...
-    Column("kind", String(32), nullable=False),
-    Column("spec", JSON, nullable=False),
-    Column("created_utc", UtcDateTime(), nullable=False),
-    Column("updated_utc", UtcDateTime(), nullable=False),
-    Column("cancelled_utc", UtcDateTime()),
-)
-
-site_history = Table(
-    "site_history",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at_utc", UtcDateTime(), nullable=False),
-    Column("measured_kw", Float, nullable=False),
-    Column("ev_kw", Float, nullable=False),
-    Column("limit_kw", Float, nullable=False),
-    Column("limit_source", String(160), nullable=False),
-    Column("planned_kw", Float),
-    Column("price_per_kwh", Float),
-    Index("ix_site_history_time", "at_utc"),
-)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -292,20 +194,32 @@ class Store:
             with self.engine.begin() as conn:
                 conn.execute(insert(table), rows)
 
-    def insert_batches(self, batches: list[tuple[Table, list[dict[str, Any]]]]) -> set[int]:
-        """Insert every batch in one transaction; if that fails, isolate the failing rows.
+    def insert_batches(
+        self,
+        batches: list[tuple[Table, list[dict[str, Any]]]],
+        replacements: Sequence[Replacement] = (),
+    ) -> set[int]:
+        """Insert every batch and apply every replacement in one transaction; if that fails,
+        isolate the failing rows.
 
-        Returns the ``id()`` of each row that could not be written: one bad row (from a
-        charger that slipped past the edge checks) must not cost any other row.
+        Returns the ``id()`` of each inserted row that could not be written: one bad row (from
+        a charger that slipped past the edge checks) must not cost any other row.
         """
         try:
             with self.engine.begin() as conn:
+                _replace(conn, replacements)
                 for table, rows in batches:
                     if rows:
                         conn.execute(insert(table), rows)
             return set()
         except Exception as exc:
             log.warning("store: a batch failed (%s); writing its rows one by one", _short(exc))
+        for replacement in replacements:
+            try:
+                with self.engine.begin() as conn:
+                    _replace(conn, [replacement])
+            except Exception as exc:
+                log.error("store: %s row not replaced: %s", replacement.table.name, _short(exc))
         failed: set[int] = set()
         for table, rows in batches:
             for row in rows:
@@ -316,6 +230,10 @@ class Store:
                     failed.add(id(row))
                     log.error("store: %s row dropped: %s", table.name, _short(exc))
         return failed
+
+    def held_profile_rows(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(held_profiles))]
 
     def count(self, table: Table) -> int:
         with self.engine.connect() as conn:
@@ -414,6 +332,22 @@ def _session_params(transaction_id: int, fields: dict[str, Any]) -> dict[str, An
     params = {f"_v_{name}": value for name, value in fields.items()}
     params["_transaction_id"] = transaction_id
     return params
+
+
+def _replace(conn: Connection, replacements: Iterable[Replacement]) -> None:
+    """Delete each replaced row by its key, then insert the new rows: one executemany each
+    per table (portable across SQLite and PostgreSQL, unlike their upsert dialects)."""
+    by_table: dict[str, tuple[Table, list[Replacement]]] = {}
+    for replacement in replacements:
+        by_table.setdefault(replacement.table.name, (replacement.table, []))[1].append(replacement)
+    for table, items in by_table.values():
+        columns = list(table.primary_key.columns)
+        where = [c == bindparam(f"_k_{c.name}", type_=c.type) for c in columns]
+        keys = [{f"_k_{c.name}": v for c, v in zip(columns, r.key, strict=True)} for r in items]
+        conn.execute(delete(table).where(*where), keys)
+        rows = [r.row for r in items if r.row is not None]
+        if rows:
+            conn.execute(insert(table), rows)
 
 
 def _short(exc: BaseException) -> str:

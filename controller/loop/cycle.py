@@ -23,6 +23,7 @@ from controller.limits import effective_limits, window_breaks
 from controller.loop.compliance import Compliance
 from controller.loop.dispatch import DispatchResult, ProfileOrder, dispatch
 from controller.loop.flags import ChargerFlags
+from controller.loop.held import HeldStore
 from controller.loop.ledger import HeldProfile
 from controller.loop.orders import OrderKey, build_orders
 from controller.loop.planner import Planner, PlannerFailed, thread_planner
@@ -81,6 +82,7 @@ class ControlLoop:
             on_overdraw=self.standing.reconcile.on_overdraw,
         )  # fmt: skip
         self.flags = ChargerFlags(site, central.store)
+        self.held = HeldStore(config, site, self.state.ledger, central.store)
         site.subscribe(self._on_site_event)
         limits.subscribe(lambda entry_id: self.trigger(f"limit_changed:{entry_id}"))
         central.ready_listeners.append(self.standing.on_ready)
@@ -109,8 +111,10 @@ class ControlLoop:
         self.triggers.start(clock_driven=clock_driven)
 
     async def restore(self) -> None:
-        """What an earlier run learned about each charger (see :mod:`controller.loop.flags`)."""
+        """What an earlier run learned about each charger (see :mod:`controller.loop.flags`)
+        and what each holds (:mod:`controller.loop.held`); after the sessions are restored."""
         await self.flags.restore()
+        await self.held.restore(self.state.default_a, self.clock.now())
 
     async def stop(self) -> None:
         await self.triggers.stop()
@@ -156,6 +160,7 @@ class ControlLoop:
         self.state.snapshot, self.state.limits, self.state.prices_per_kwh = snapshot, limits, prices
         result, unchanged = await self._dispatch(plan, snapshot)
         await self.standing.refresh(now)
+        self.held.sync_defaults(self.state.default_a, now)
         await self.flags.save()
         return self._record(
             now, reasons, problem, plan, snapshot, float(limits.limit_kw[0]), limits.source[0],
@@ -174,17 +179,12 @@ class ControlLoop:
             horizon_s=horizon_s,
             slot_s=control.slot_s,
             breaks_utc=window_breaks(windows),
-            held_max_kw=self._held_max_kw(now),
+            held_max_kw=self.state.ledger.max_kw_by_connector(now, self._connectors),
         )
 
-    def _held_max_kw(self, now: datetime) -> dict[tuple[str, int], float]:
-        """Per connector, the most its held TxProfile allows until it lapses [kW]."""
-        out = {}
-        for charger_id, connector_id in self.state.ledger.connectors():
-            held = self.state.ledger.current(charger_id, connector_id)
-            if held is not None and (held.valid_to_utc is None or held.valid_to_utc > now):
-                out[(charger_id, connector_id)] = held.max_kw_from(now)
-        return out
+    def _connectors(self, charger_id: str) -> int:
+        charger_cfg = self.site.charger_config(charger_id)
+        return 0 if charger_cfg is None else charger_cfg.connectors
 
     async def _safe_cycle(self, now: datetime, reasons: tuple[str, ...], why: str) -> CycleRecord:
         """The safe plan from the simplest snapshot that can be had: every session at the

@@ -4,6 +4,7 @@ clean shutdown, as a SIGKILL leaves it — while the cars draw all the site allo
 keep their TxProfiles until they lapse, then fall back to their standing TxDefaultProfile: the
 site stays inside its limit the whole time. A new controller on the same store takes control
 again within one cycle of its start. On the event-stepped clock: simulated hours in seconds.
+(`test_sigkill_serve.py` sends a real SIGKILL to a `sitecharge serve` process, in real time.)
 """
 
 from __future__ import annotations
