@@ -271,10 +271,8 @@ def solve_highs(
     solver_s += more_s
     parts = objective_parts(problem, p)
     value = parts["total"]
-    # Judge the repair on the scale of the costs; where cars fall short anyway, on the whole
-    # objective (its shortfall terms carry weights the costs never reach: closing the gap on
-    # them to a cent takes the MIP seconds for a handful of cars).
-    abs_gap = mip_rel_gap * max(_cost_scale(parts), value, 1e-6)
+    # the shortfall terms carry large weights: judge the repair on the scale of the costs
+    abs_gap = mip_rel_gap * max(_cost_scale(parts), 1e-6)
     status_out, note = "repaired", "LP relaxation repaired to the minimum-power rule"
     if value - bound > abs_gap and time.monotonic() < deadline:
         p_mip, v_mip, b_mip, mip_s = _mip(problem, a, solver, p, deadline, abs_gap)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
@@ -65,9 +64,6 @@ def run(args: argparse.Namespace) -> int:
     if args.grid_limit_kw is not None and not args.grid_limit_kw > 0:
         print("sitecharge demo: --grid-limit-kw must be positive", file=sys.stderr)
         return 2
-    if logging.getLogger().level < logging.WARNING:
-        for name in ("controller", "simulator", "ocpp", "websockets", "openleadr"):
-            logging.getLogger(name).setLevel(logging.WARNING)
     settings = DemoSettings(
         chargers=args.chargers,
         scenario=args.scenario,

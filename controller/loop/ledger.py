@@ -198,6 +198,10 @@ class Ledger:
         if connector_id is None:
             self.forget_default(charger_id)
 
+    def connectors(self) -> list[tuple[str, int]]:
+        """(charger, connector) of every TxProfile held (reconciliation walks them)."""
+        return list(self._held)
+
     def max_kw_by_connector(
         self, now: datetime, connectors: Callable[[str], int]
     ) -> dict[tuple[str, int], float]:
