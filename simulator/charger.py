@@ -4,6 +4,9 @@
 car) and one task that wakes at the meter interval, at every instant a charging profile may
 change the limit, when a profile arrives and when a car plugs in or leaves. Between wake-ups
 power is constant, so the energy register is exactly the integral of the power it reports.
+Every change is recorded at the instant it happens: a profile when it arrives, a schedule's
+period or a profile's validity where the schedule says, a full car when it fills up, however
+late the task wakes (on a wall clock, a busy machine wakes it late).
 
 The wire is spoken by a fresh ``ocpp.v16.ChargePoint`` (:class:`_Link`) per connection; the
 charger survives disconnects (its profiles, cars and energy registers stay). Time comes from the
@@ -390,7 +393,7 @@ class SimChargePoint:
             LOG.info("%s: rejected profile: %s", self.spec.charger_id, reason)
             return "Rejected"
         self.profiles = prof.install(self.profiles, connector_id, profile)
-        self._wake.set()
+        self._apply_now()
         return "Accepted"
 
     def clear_charging_profile(
@@ -407,7 +410,7 @@ class SimChargePoint:
             purpose=purpose,
             stack_level=stack_level,
         )
-        self._wake.set()
+        self._apply_now()
         return removed
 
     def get_composite_schedule(
@@ -652,6 +655,9 @@ class SimChargePoint:
         data = [*connector.transaction_data, end_value]
         connector.transaction_id = None
         self.profiles = prof.end_transaction(self.profiles, connector.connector_id)
+        # The car stops drawing when the transaction ends, not once the central system has
+        # answered (or, offline, up to a minute later).
+        self._evaluate(connector, now)
         stop = call.StopTransaction(
             meter_stop=int(connector.register_wh),
             timestamp=format_time(now),
@@ -666,7 +672,6 @@ class SimChargePoint:
             )
             await self._send(first, wait_connected_s=60)
         await self._send(stop, wait_connected_s=60)
-        self._evaluate(connector, now)
         connector.status = "Finishing"
         await self._send_status(connector)
 
@@ -781,17 +786,71 @@ class SimChargePoint:
 
     # ----------------------------------------------------------------- physics and meters
     def _integrate(self, now: datetime) -> None:
-        """Advance every car from its last step to ``now`` at its current draw."""
+        """Bring the physics up to ``now``, every scheduled change on the way at its own instant.
+
+        A task wakes late on a busy machine (or after another event got there first); what the
+        charging schedule changes in between (a period start, a profile's validity start or
+        end) and a car reaching its target happened at their instants, not when the loop woke:
+        each is stepped to, applied and recorded there, in order. Otherwise a cut recorded late
+        shows the site over its limit, and a neighbour's raise that really came after it is
+        recorded before it.
+        """
         last = self._last_step_utc
+        while last is not None and last < now:
+            due = self._next_scheduled_utc(last, now)
+            if due is None or due >= now:
+                break  # a change at ``now`` itself: the caller evaluates at ``now``
+            self._step_to(due)
+            for connector in self.connectors.values():
+                self._evaluate(connector, due)
+            last = due
+        self._step_to(now)
+
+    def _step_to(self, now: datetime) -> None:
+        """Advance every car from its last step to ``now`` at its current draw (never back)."""
+        last = self._last_step_utc
+        if last is not None and now <= last:
+            return
         self._last_step_utc = now
         if last is None:
             return
         dt_s = (now - last).total_seconds()
-        if dt_s <= 0:
-            return
         for connector in self.connectors.values():
             if connector.ev is not None:
                 connector.register_wh += connector.ev.step(dt_s)
+
+    def _next_scheduled_utc(self, after: datetime, until: datetime) -> datetime | None:
+        """The first instant in (after, until] at which a draw changes by itself: a charging
+        schedule's period starts or ends, a profile's validity starts or ends, or a car reaches
+        its target at its present draw. None if nothing is due by ``until``."""
+        horizon_s = (until - after).total_seconds()
+        if horizon_s <= 0:
+            return None
+        due: list[datetime] = []
+        to_full_s = min(
+            (c.ev.seconds_to_target() for c in self.connectors.values() if c.ev is not None),
+            default=math.inf,
+        )
+        if to_full_s <= horizon_s:
+            # Rounded up to the microsecond: the step then reaches the target, never stops short.
+            due.append(after + timedelta(microseconds=max(1, math.ceil(to_full_s * 1e6))))
+        if self.profiles and not self.spec.faults.ignores_profiles:
+            tx_starts = {c.tx_start_utc for c in self.connectors.values()} - {None}
+            for tx_start in tx_starts or {None}:
+                change = prof.next_change_utc(
+                    self.profiles, after, horizon_s + 1e-6, relative_start_utc=tx_start
+                )
+                if change is not None:
+                    due.append(change)
+        return min((t for t in due if t <= until), default=None)
+
+    def _apply_now(self) -> None:
+        """Profiles changed: the charger applies them on arrival, not at its next wake-up."""
+        now = self.clock.now()
+        self._integrate(now)
+        for connector in self.connectors.values():
+            self._evaluate(connector, now)
+        self._wake.set()
 
     def _evaluate(self, connector: Connector, now: datetime) -> None:
         """Apply the composite limit to the car and record what it now draws."""
@@ -843,23 +902,7 @@ class SimChargePoint:
                 self._spawn(self._send_all_meter_values(now))
             next_sample = _next_aligned(now + timedelta(milliseconds=1), interval_s)
             wake = min(next_sample, now + timedelta(seconds=self.spec.max_step_s))
-            to_full_s = min(
-                (c.ev.seconds_to_target() for c in self.connectors.values() if c.ev is not None),
-                default=math.inf,
-            )
-            if to_full_s < (wake - now).total_seconds():
-                wake = now + timedelta(seconds=max(to_full_s, 1e-3))
-            if self.profiles and not self.spec.faults.ignores_profiles:
-                tx_starts = {c.tx_start_utc for c in self.connectors.values()} - {None}
-                for tx_start in tx_starts or {None}:
-                    change = prof.next_change_utc(
-                        self.profiles,
-                        now,
-                        (wake - now).total_seconds(),
-                        relative_start_utc=tx_start,
-                    )
-                    if change is not None:
-                        wake = min(wake, change)
+            wake = self._next_scheduled_utc(now, wake) or wake
             await self._wait_until(wake)
 
     async def _wait_until(self, wake: datetime) -> None:
