@@ -328,6 +328,7 @@ class SimChargePoint:
         self.rejected_profiles: list[str] = []
         self._link: _Link | None = None
         self._ws: Any = None
+        self._session: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
@@ -479,6 +480,8 @@ class SimChargePoint:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._session is not None:
+            self._session.cancel()
         if self._ws is not None:
             await self._ws.close()
 
@@ -507,16 +510,17 @@ class SimChargePoint:
                 link = self._new_link(ws)
                 receiver = asyncio.create_task(link.start())
                 helpers.append(receiver)
-                quiet = self.spec.faults.reconnects_without_boot and self.booted_count > 0
-                if quiet or await self._boot(link):
-                    self._link = link
-                    self.connected.set()
-                    helpers.append(asyncio.create_task(self._heartbeat_loop(link)))
-                    if self.spec.faults.disconnects_every_s:
-                        helpers.append(asyncio.create_task(self._disconnect_later(ws)))
-                    await self._announce()
+                # Boot and announce beside the receiver, as a task stop() can cancel: a call
+                # still waiting for its answer would otherwise hold a stopped charger for its
+                # whole response timeout.
+                session = asyncio.create_task(self._open_session(link, ws, helpers))
+                self._session = session
+                helpers.append(session)
                 with contextlib.suppress(websockets.ConnectionClosed):
                     await receiver
+                # Connection lost: what the session still sends fails or times out, as a
+                # charger's own calls would, before it reconnects.
+                await asyncio.wait({session})
         except (OSError, TimeoutError, websockets.WebSocketException) as exc:
             LOG.info("%s: connection lost or refused: %s", self.spec.charger_id, exc)
         finally:
@@ -525,6 +529,20 @@ class SimChargePoint:
             self._ws = None
             for task in helpers:
                 task.cancel()
+
+    async def _open_session(self, link: Any, ws: Any, helpers: list[asyncio.Task[Any]]) -> None:
+        """Boot (unless the charger reconnects quietly), then heartbeats and the announcement."""
+        try:
+            quiet = self.spec.faults.reconnects_without_boot and self.booted_count > 0
+            if quiet or await self._boot(link):
+                self._link = link
+                self.connected.set()
+                helpers.append(asyncio.create_task(self._heartbeat_loop(link)))
+                if self.spec.faults.disconnects_every_s:
+                    helpers.append(asyncio.create_task(self._disconnect_later(ws)))
+                await self._announce()
+        except (OCPPError, TimeoutError, websockets.ConnectionClosed) as exc:
+            LOG.info("%s: session set-up cut short: %s", self.spec.charger_id, exc)
 
     def _new_link(self, ws: Any) -> Any:
         return _Link(self, ws, self._timeout_s())
