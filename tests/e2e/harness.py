@@ -103,7 +103,7 @@ async def site_run(
     specs: dict[str, ChargerSpec] | None = None,
     **controller_kwargs: Any,
 ):
-    controller = start_controller(config, clock, **controller_kwargs)
+    controller = new_controller(config, clock, **controller_kwargs)
     port = await controller.start()
     url = f"ws://127.0.0.1:{port}/ocpp"
     sim = SimSite(
@@ -115,10 +115,10 @@ async def site_run(
         await controller.stop()
 
 
-def start_controller(config: SiteConfig, clock: StepClock, **kwargs: Any) -> SiteController:
-    """The controller ``serve`` runs, with the store's batching interval a replay uses: on the
-    stepped clock each of its wake-ups is a step of time (rows a charger's answer waits for
-    are written at once either way)."""
+def new_controller(config: SiteConfig, clock: StepClock, **kwargs: Any) -> SiteController:
+    """A controller as ``serve`` builds it, with the store's batching interval a replay uses:
+    on the stepped clock each of its wake-ups is a step of time (rows a charger's answer
+    waits for are written at once either way)."""
     controller = SiteController(config, clock=clock, **kwargs)
     controller.store.flush_interval_s = REPLAY_STORE_FLUSH_S
     return controller

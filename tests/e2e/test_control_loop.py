@@ -13,11 +13,11 @@ from tests.e2e.harness import (
     START,
     e2e_config,
     eventually,
+    new_controller,
     power_after,
     scenario,
     sessions_at_once,
     site_run,
-    start_controller,
 )
 
 TOLERANCE_KW = 0.05
@@ -150,7 +150,7 @@ def test_restart_mid_session_resumes_and_resends_profiles(tmp_path):
     scen = scenario(2, sessions_at_once(2, energy_kwh=40))
 
     async def day(clock: StepClock):
-        controller = start_controller(config, clock)
+        controller = new_controller(config, clock)
         port = await controller.start()
         # Keep the port: the chargers reconnect to the same URL after the restart.
         here = config.model_copy(update={"ocpp": config.ocpp.model_copy(update={"port": port})})
@@ -166,7 +166,7 @@ def test_restart_mid_session_resumes_and_resends_profiles(tmp_path):
         await clock.sleep_until(START + timedelta(minutes=30))
         await controller.stop()
         await clock.sleep(120)  # two minutes without a controller
-        restarted = start_controller(here, clock)
+        restarted = new_controller(here, clock)
         await restarted.start()
         try:
             resumed = sorted(restarted.site.sessions)

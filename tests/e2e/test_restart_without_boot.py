@@ -18,10 +18,10 @@ from simulator.site import SimSite
 from tests.e2e.harness import (
     START,
     e2e_config,
+    new_controller,
     power_after,
     scenario,
     sessions_at_once,
-    start_controller,
 )
 
 TOLERANCE_KW = 0.05
@@ -32,7 +32,7 @@ def test_chargers_that_reconnect_without_booting_are_controlled_again(tmp_path):
     cap_from = START + timedelta(minutes=50)
 
     async def day(clock: StepClock):
-        controller = start_controller(config, clock)
+        controller = new_controller(config, clock)
         port = await controller.start()
         config_here = config.model_copy(
             update={"ocpp": config.ocpp.model_copy(update={"port": port})}
@@ -54,7 +54,7 @@ def test_chargers_that_reconnect_without_booting_are_controlled_again(tmp_path):
         assert sim.power_now_kw() > 50.0  # three cars share the 60 kW
         await controller.stop()
         await clock.sleep(20)
-        restarted = start_controller(config_here, clock)
+        restarted = new_controller(config_here, clock)
         await restarted.start()
         await restarted.limits.put(
             "evening", source="operator", kind="window", actor="test",
