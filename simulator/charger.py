@@ -393,6 +393,7 @@ class SimChargePoint:
             self.rejected_profiles.append(reason)
             LOG.info("%s: rejected profile: %s", self.spec.charger_id, reason)
             return "Rejected"
+        self._integrate(self.clock.now())  # up to its arrival, under the profiles before it
         self.profiles = prof.install(self.profiles, connector_id, profile)
         self._apply_now()
         return "Accepted"
@@ -404,6 +405,7 @@ class SimChargePoint:
         purpose: str | None,
         stack_level: int | None,
     ) -> int:
+        self._integrate(self.clock.now())  # up to now, under the profiles before the change
         self.profiles, removed = prof.clear(
             self.profiles,
             profile_id=profile_id,

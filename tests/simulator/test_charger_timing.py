@@ -172,6 +172,7 @@ async def test_a_late_wake_up_and_a_raise_on_arrival_keep_their_order(central_sy
     though the loop only wakes (late) after the raise has arrived."""
     profile = absolute_default([(0, 16.0), (600, 6.0)])
     async with charging(central_system, profile, car()) as (_, clock, samples):
+        await clock.jump(0)  # the loop has seen the car and sleeps, to wake at +60 s
         clock.move(605)  # time moves on; nobody has woken yet
         higher = {**absolute_default([(0, 10.0)]), "chargingProfileId": 2, "stackLevel": 1}
         raised = await central_system.cps["CP1"].call(
