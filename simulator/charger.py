@@ -4,6 +4,9 @@
 car) and one task that wakes at the meter interval, at every instant a charging profile may
 change the limit, when a profile arrives and when a car plugs in or leaves. Between wake-ups
 power is constant, so the energy register is exactly the integral of the power it reports.
+Every change is recorded at the instant it happens: a profile when it arrives, a schedule's
+period or a profile's validity where the schedule says, a full car when it fills up, however
+late the task wakes (on a wall clock, a busy machine wakes it late).
 
 The wire is spoken by a fresh ``ocpp.v16.ChargePoint`` (:class:`_Link`) per connection; the
 charger survives disconnects (its profiles, cars and energy registers stay). Time comes from the
@@ -337,6 +340,7 @@ class SimChargePoint:
         self.rejected_profiles: list[str] = []
         self._link: _Link | None = None
         self._ws: Any = None
+        self._session: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
@@ -401,8 +405,9 @@ class SimChargePoint:
             self.rejected_profiles.append(reason)
             LOG.info("%s: rejected profile: %s", self.spec.charger_id, reason)
             return "Rejected"
+        self._integrate(self.clock.now())  # up to its arrival, under the profiles before it
         self.profiles = prof.install(self.profiles, connector_id, profile)
-        self._wake.set()
+        self._apply_now()
         return "Accepted"
 
     def clear_charging_profile(
@@ -412,6 +417,7 @@ class SimChargePoint:
         purpose: str | None,
         stack_level: int | None,
     ) -> int:
+        self._integrate(self.clock.now())  # up to now, under the profiles before the change
         self.profiles, removed = prof.clear(
             self.profiles,
             profile_id=profile_id,
@@ -419,7 +425,7 @@ class SimChargePoint:
             purpose=purpose,
             stack_level=stack_level,
         )
-        self._wake.set()
+        self._apply_now()
         return removed
 
     def get_composite_schedule(
@@ -491,6 +497,8 @@ class SimChargePoint:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._session is not None:
+            self._session.cancel()
         if self._ws is not None:
             await self._ws.close()
 
@@ -520,16 +528,17 @@ class SimChargePoint:
                 link = self._new_link(ws)
                 receiver = asyncio.create_task(link.start())
                 helpers.append(receiver)
-                quiet = self.spec.faults.reconnects_without_boot and self.booted_count > 0
-                if quiet or await self._boot(link):
-                    self._link = link
-                    self.connected.set()
-                    helpers.append(asyncio.create_task(self._heartbeat_loop(link)))
-                    if self.spec.faults.disconnects_every_s:
-                        helpers.append(asyncio.create_task(self._disconnect_later(ws)))
-                    await self._announce()
+                # Boot and announce beside the receiver, as a task stop() can cancel: a call
+                # still waiting for its answer would otherwise hold a stopped charger for its
+                # whole response timeout.
+                session = asyncio.create_task(self._open_session(link, ws, helpers))
+                self._session = session
+                helpers.append(session)
                 with contextlib.suppress(websockets.ConnectionClosed):
                     await receiver
+                # Connection lost: what the session still sends fails or times out, as a
+                # charger's own calls would, before it reconnects.
+                await asyncio.wait({session})
         except websockets.InvalidStatus as exc:
             self.refusal = refusal_text(exc)
             self.refused_streak += 1
@@ -545,6 +554,20 @@ class SimChargePoint:
             self._ws = None
             for task in helpers:
                 task.cancel()
+
+    async def _open_session(self, link: Any, ws: Any, helpers: list[asyncio.Task[Any]]) -> None:
+        """Boot (unless the charger reconnects quietly), then heartbeats and the announcement."""
+        try:
+            quiet = self.spec.faults.reconnects_without_boot and self.booted_count > 0
+            if quiet or await self._boot(link):
+                self._link = link
+                self.connected.set()
+                helpers.append(asyncio.create_task(self._heartbeat_loop(link)))
+                if self.spec.faults.disconnects_every_s:
+                    helpers.append(asyncio.create_task(self._disconnect_later(ws)))
+                await self._announce()
+        except (OCPPError, TimeoutError, websockets.ConnectionClosed) as exc:
+            LOG.info("%s: session set-up cut short: %s", self.spec.charger_id, exc)
 
     def _new_link(self, ws: Any) -> Any:
         return _Link(self, ws, self._timeout_s())
@@ -675,6 +698,9 @@ class SimChargePoint:
         data = [*connector.transaction_data, end_value]
         connector.transaction_id = None
         self.profiles = prof.end_transaction(self.profiles, connector.connector_id)
+        # The car stops drawing when the transaction ends, not once the central system has
+        # answered (or, offline, up to a minute later).
+        self._evaluate(connector, now)
         stop = call.StopTransaction(
             meter_stop=int(connector.register_wh),
             timestamp=format_time(now),
@@ -689,7 +715,6 @@ class SimChargePoint:
             )
             await self._send(first, wait_connected_s=60)
         await self._send(stop, wait_connected_s=60)
-        self._evaluate(connector, now)
         connector.status = "Finishing"
         await self._send_status(connector)
 
@@ -804,17 +829,71 @@ class SimChargePoint:
 
     # ----------------------------------------------------------------- physics and meters
     def _integrate(self, now: datetime) -> None:
-        """Advance every car from its last step to ``now`` at its current draw."""
+        """Bring the physics up to ``now``, every scheduled change on the way at its own instant.
+
+        A task wakes late on a busy machine (or after another event got there first); what the
+        charging schedule changes in between (a period start, a profile's validity start or
+        end) and a car reaching its target happened at their instants, not when the loop woke:
+        each is stepped to, applied and recorded there, in order. Otherwise a cut recorded late
+        shows the site over its limit, and a neighbour's raise that really came after it is
+        recorded before it.
+        """
         last = self._last_step_utc
+        while last is not None and last < now:
+            due = self._next_scheduled_utc(last, now)
+            if due is None or due >= now:
+                break  # a change at ``now`` itself: the caller evaluates at ``now``
+            self._step_to(due)
+            for connector in self.connectors.values():
+                self._evaluate(connector, due)
+            last = due
+        self._step_to(now)
+
+    def _step_to(self, now: datetime) -> None:
+        """Advance every car from its last step to ``now`` at its current draw (never back)."""
+        last = self._last_step_utc
+        if last is not None and now <= last:
+            return
         self._last_step_utc = now
         if last is None:
             return
         dt_s = (now - last).total_seconds()
-        if dt_s <= 0:
-            return
         for connector in self.connectors.values():
             if connector.ev is not None:
                 connector.register_wh += connector.ev.step(dt_s)
+
+    def _next_scheduled_utc(self, after: datetime, until: datetime) -> datetime | None:
+        """The first instant in (after, until] at which a draw changes by itself: a charging
+        schedule's period starts or ends, a profile's validity starts or ends, or a car reaches
+        its target at its present draw. None if nothing is due by ``until``."""
+        horizon_s = (until - after).total_seconds()
+        if horizon_s <= 0:
+            return None
+        due: list[datetime] = []
+        to_full_s = min(
+            (c.ev.seconds_to_target() for c in self.connectors.values() if c.ev is not None),
+            default=math.inf,
+        )
+        if to_full_s <= horizon_s:
+            # Rounded up to the microsecond: the step then reaches the target, never stops short.
+            due.append(after + timedelta(microseconds=max(1, math.ceil(to_full_s * 1e6))))
+        if self.profiles and not self.spec.faults.ignores_profiles:
+            tx_starts = {c.tx_start_utc for c in self.connectors.values()} - {None}
+            for tx_start in tx_starts or {None}:
+                change = prof.next_change_utc(
+                    self.profiles, after, horizon_s + 1e-6, relative_start_utc=tx_start
+                )
+                if change is not None:
+                    due.append(change)
+        return min((t for t in due if t <= until), default=None)
+
+    def _apply_now(self) -> None:
+        """Profiles changed: the charger applies them on arrival, not at its next wake-up."""
+        now = self.clock.now()
+        self._integrate(now)
+        for connector in self.connectors.values():
+            self._evaluate(connector, now)
+        self._wake.set()
 
     def _evaluate(self, connector: Connector, now: datetime) -> None:
         """Apply the composite limit to the car and record what it now draws."""
@@ -866,23 +945,7 @@ class SimChargePoint:
                 self._spawn(self._send_all_meter_values(now))
             next_sample = _next_aligned(now + timedelta(milliseconds=1), interval_s)
             wake = min(next_sample, now + timedelta(seconds=self.spec.max_step_s))
-            to_full_s = min(
-                (c.ev.seconds_to_target() for c in self.connectors.values() if c.ev is not None),
-                default=math.inf,
-            )
-            if to_full_s < (wake - now).total_seconds():
-                wake = now + timedelta(seconds=max(to_full_s, 1e-3))
-            if self.profiles and not self.spec.faults.ignores_profiles:
-                tx_starts = {c.tx_start_utc for c in self.connectors.values()} - {None}
-                for tx_start in tx_starts or {None}:
-                    change = prof.next_change_utc(
-                        self.profiles,
-                        now,
-                        (wake - now).total_seconds(),
-                        relative_start_utc=tx_start,
-                    )
-                    if change is not None:
-                        wake = min(wake, change)
+            wake = self._next_scheduled_utc(now, wake) or wake
             await self._wait_until(wake)
 
     async def _wait_until(self, wake: datetime) -> None:

@@ -1,8 +1,7 @@
 """OpenADR 2.0b VEN: registers with the VTN, turns its events into limit events, reports power.
 
-openleadr does the protocol (registration, polling at the interval the VTN sets, XML, opt
-responses, report scheduling); its README says it is not for mission-critical use, so it
-stays behind this module. What is ours:
+openleadr does the protocol (registration, polls, XML, opt responses, report scheduling); its
+README says it is not for mission-critical use, so it stays behind this module. What is ours:
 
 - every event (new, modified, cancelled) goes through ``handle_event``, which never raises
   (openleadr answers optOut for a handler that raises): each interval of a limiting signal
@@ -15,7 +14,9 @@ stays behind this module. What is ours:
   chargers and other loads may draw), when the event cannot be read, or when it carries no
   signal that limits power;
 - a TELEMETRY_USAGE report of the site's measured power [kW] wherever the VTN asks for it;
-- registration is retried every ``retry_s`` until the VTN answers, and again if it is lost.
+- registration is retried every ``retry_s`` until the VTN answers, and again if it is lost;
+- the poll, at the interval the VTN sets, runs on the controller's clock (openleadr's own runs
+  on the wall clock), so the event-stepped clock drives it like everything else.
 """
 
 from __future__ import annotations
@@ -149,8 +150,7 @@ class OpenAdrSource:
                     self._ven_id,
                     client.poll_frequency,
                 )
-                while client.registration_id and not self._stopping.is_set():
-                    await self._pause(self.config.retry_s)
+                await self._poll_while_registered(client)
                 self._registered.clear()
             else:
                 self.last_error = self.last_error or f"no registration from {self.config.vtn_url}"
@@ -164,9 +164,35 @@ class OpenAdrSource:
                 )
                 await self._pause(self.config.retry_s)
 
+    async def _poll_while_registered(self, client: OpenADRClient) -> None:
+        """Poll the VTN at the interval it set, on the controller's clock.
+
+        openleadr polls from an apscheduler job on the wall clock; under the event-stepped clock
+        (a replay, the tests) that would fetch events at moments that depend on the machine's
+        speed. Its job is dropped and the same poll runs here, on the clock the controller reads.
+        """
+        for job in client.scheduler.get_jobs():
+            if job.func == client._poll:
+                job.remove()
+        interval_s = client.poll_frequency.total_seconds() if client.poll_frequency else 10.0
+        while client.registration_id and not self._stopping.is_set():
+            await self._pause(interval_s)
+            if self._stopping.is_set():
+                break
+            try:
+                await client._poll()
+            except Exception:  # as apscheduler would: log it, poll again at the next interval
+                log.exception("OpenADR: polling %s failed", self.config.vtn_url)
+
     async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+        """``seconds`` of the controller's clock, or less if the source is stopped."""
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        sleeping = asyncio.ensure_future(self.ctx.clock.sleep(seconds))
+        try:
+            await asyncio.wait({stopping, sleeping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            sleeping.cancel()
 
     def _new_client(self) -> OpenADRClient:
         config = self.config

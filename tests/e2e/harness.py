@@ -1,18 +1,24 @@
-"""A whole site over real websockets: the controller and simulated chargers on one clock."""
+"""A whole site over real websockets: the controller and simulated chargers on one clock.
+
+The clock is the event-stepped one (:mod:`controller.stepped`): a test body is an
+``async def day(clock)`` run by :func:`run_stepped`, simulated time only moves when every task
+waits, and waits and timeouts are in simulated seconds. A run takes as long as the code needs
+and gives the same result on an idle or a loaded machine, so margins need not absorb jitter.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from controller.app import SiteController
 from controller.config import SiteConfig, parse_config
+from controller.replay.run import REPLAY_STORE_FLUSH_S
+from controller.stepped import StepClock
 from simulator.charger import ChargerSpec
-from simulator.clock import AcceleratedClock
 from simulator.ev import EVSpec
 from simulator.scenario import Scenario, Session
 from simulator.site import SimSite
@@ -91,13 +97,13 @@ def scenario(chargers: int, sessions: Sequence[Session], hours: float = 6) -> Sc
 @contextlib.asynccontextmanager
 async def site_run(
     config: SiteConfig,
-    clock: AcceleratedClock,
+    clock: StepClock,
     scen: Scenario,
     *,
     specs: dict[str, ChargerSpec] | None = None,
     **controller_kwargs: Any,
 ):
-    controller = SiteController(config, clock=clock, **controller_kwargs)
+    controller = new_controller(config, clock, **controller_kwargs)
     port = await controller.start()
     url = f"ws://127.0.0.1:{port}/ocpp"
     sim = SimSite(
@@ -109,7 +115,16 @@ async def site_run(
         await controller.stop()
 
 
-async def run_for(sim: SimSite, clock: AcceleratedClock, hours: float) -> Any:
+def new_controller(config: SiteConfig, clock: StepClock, **kwargs: Any) -> SiteController:
+    """A controller as ``serve`` builds it, with the store's batching interval a replay uses:
+    on the stepped clock each of its wake-ups is a step of time (rows a charger's answer
+    waits for are written at once either way)."""
+    controller = SiteController(config, clock=clock, **kwargs)
+    controller.store.flush_interval_s = REPLAY_STORE_FLUSH_S
+    return controller
+
+
+async def run_for(sim: SimSite, clock: StepClock, hours: float) -> Any:
     return await sim.run(until_utc=clock.start_utc + timedelta(hours=hours))
 
 
@@ -119,9 +134,14 @@ def power_after(record: Any, after_utc: datetime) -> tuple[list[datetime], list[
     return [t for t, _ in kept], [p for _, p in kept]
 
 
-async def eventually(predicate, timeout_s: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
+async def eventually(
+    clock: StepClock, predicate: Callable[[], bool], within_s: float, *, step_s: float = 1.0
+) -> datetime:
+    """Wait until ``predicate()`` holds, looking every ``step_s`` simulated seconds; fail if it
+    does not within ``within_s`` simulated seconds. Returns the simulated time it first held."""
+    deadline = clock.now() + timedelta(seconds=within_s)
     while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
+        if clock.now() >= deadline:
+            raise AssertionError(f"condition not reached within {within_s} simulated seconds")
+        await clock.sleep(step_s)
+    return clock.now()

@@ -1,69 +1,82 @@
 """The control loop end to end: a site of simulated chargers over real websockets, one
-accelerated clock, and the site's measured power checked against its limits."""
+event-stepped clock, and the site's measured power checked against its limits."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
 
-import pytest
-
 from controller.stepped import StepClock, run_stepped
 from simulator.charger import ChargerSpec, Faults
-from simulator.clock import AcceleratedClock
+from simulator.site import SimSite
 from tests.e2e.harness import (
     START,
     e2e_config,
     eventually,
+    new_controller,
     power_after,
     scenario,
     sessions_at_once,
     site_run,
 )
 
-SPEED = 240.0  # one simulated hour in 15 s
 TOLERANCE_KW = 0.05
 
 
-async def test_site_never_exceeds_its_limit_and_energy_is_delivered(tmp_path):
+def test_site_never_exceeds_its_limit_and_energy_is_delivered(tmp_path):
     config = e2e_config(tmp_path, chargers=6, grid_limit_kw=40.0)
-    clock = AcceleratedClock(START, SPEED)
     scen = scenario(6, sessions_at_once(6, energy_kwh=15))
-    async with site_run(config, clock, scen) as (controller, sim, _):
-        record = await sim.run(until_utc=START + timedelta(hours=2.5))
-        history = list(controller.loop.state.history)
+
+    async def day(clock: StepClock):
+        async with site_run(config, clock, scen) as (controller, sim, _):
+            record = await sim.run(until_utc=START + timedelta(hours=2.5))
+            return record, list(controller.loop.state.history)
+
+    record, history = run_stepped(day, START)
     _, power = power_after(record, START)
     assert max(power) <= 40.0 + TOLERANCE_KW, max(power)
-    # Demand (6 × 22 kW) is far above the limit and prices are flat: the limit is used.
+    # Demand (6 × 22 kW) is far above the limit and prices are flat: the limit is used (less
+    # what flooring six limits to 0.1 A leaves: under 0.5 kW).
     busy = [p for p in power if p > 0]
-    assert max(busy) >= 40.0 * 0.8
+    assert max(busy) >= 40.0 * 0.95
     delivered = sum(r.energy_kwh for r in record.sessions.values())
-    assert delivered >= 0.8 * min(6 * 15, 40.0 * 2.3), delivered
+    assert delivered >= 0.95 * min(6 * 15, 40.0 * 2.3), delivered
     assert all(h.method == "optimal" for h in history if h.sessions), [h.method for h in history]
     assert any(h.sessions == 6 for h in history)
 
 
-async def test_a_cap_lowered_mid_run_is_respected_after_acknowledgement(tmp_path):
+def test_a_cap_lowered_mid_run_is_respected_after_acknowledgement(tmp_path):
     config = e2e_config(tmp_path, chargers=4, grid_limit_kw=60.0)
-    clock = AcceleratedClock(START, SPEED)
     scen = scenario(4, sessions_at_once(4, energy_kwh=40))
-    async with site_run(config, clock, scen) as (controller, sim, _):
-        run = asyncio.create_task(sim.run(until_utc=START + timedelta(hours=1.5)))
-        await eventually(lambda: clock.now() >= START + timedelta(minutes=40))
-        assert sim.power_now_kw() > 25.0
-        await controller.limits.put(
-            "evening", source="operator", kind="permanent", spec={"limit_kw": 25.0}, actor="test"
-        )
-        acknowledged_at = None
-        for _ in range(400):
-            last = controller.loop.state.history[-1] if controller.loop.state.history else None
-            if last and last.limit_kw == 25.0:
-                acknowledged_at = clock.now()
-                break
-            await asyncio.sleep(0.02)
-        assert acknowledged_at is not None
-        record = await run
-    _, power = power_after(record, acknowledged_at + timedelta(seconds=60))
+
+    async def day(clock: StepClock):
+        async with site_run(config, clock, scen) as (controller, sim, _):
+            run = asyncio.create_task(sim.run(until_utc=START + timedelta(hours=1.5)))
+            await clock.sleep_until(START + timedelta(minutes=40))
+            drawing_kw = sim.power_now_kw()
+            await controller.limits.put(
+                "evening",
+                source="operator",
+                kind="permanent",
+                spec={"limit_kw": 25.0},
+                actor="test",
+            )
+            put_at = clock.now()
+
+            def acknowledged() -> bool:
+                history = controller.loop.state.history
+                return bool(history) and history[-1].limit_kw == 25.0
+
+            # Looked at every simulated 0.1 s: the moment found is at most 0.1 s late.
+            acknowledged_at = await eventually(clock, acknowledged, within_s=60, step_s=0.1)
+            record = await run
+        return record, drawing_kw, put_at, acknowledged_at
+
+    record, drawing_kw, put_at, acknowledged_at = run_stepped(day, START)
+    assert drawing_kw > 25.0
+    # Within the debounce and one cycle of the put, and from then on the cap holds.
+    assert acknowledged_at - put_at <= timedelta(seconds=config.control.debounce_s + 1)
+    _, power = power_after(record, acknowledged_at)
     assert power and max(power) <= 25.0 + TOLERANCE_KW, max(power)
 
 
@@ -89,31 +102,41 @@ def test_a_charger_that_ignores_its_profile_is_flagged_and_the_others_compensate
         return record, flagged_at, others
 
     record, flagged_at, others = run_stepped(day, START)
-    # After the flag and one re-plan (within the debounce and the cuts' acknowledgement), the
-    # other three make room for CP001's measured draw.
-    _, power = power_after(record, flagged_at + timedelta(seconds=30))
+    # After the flag and one re-plan (within the debounce; the cuts' acknowledgement takes no
+    # simulated time), the other three make room for CP001's measured draw.
+    _, power = power_after(record, flagged_at + timedelta(seconds=config.control.debounce_s))
     assert power and max(power) <= 40.0 + TOLERANCE_KW, max(power)
     assert not any(others)
 
 
-async def test_a_charger_that_rejects_profiles_is_reserved(tmp_path):
+def test_a_charger_that_rejects_profiles_is_reserved(tmp_path):
     config = e2e_config(tmp_path, chargers=3, grid_limit_kw=50.0)
-    clock = AcceleratedClock(START, SPEED)
     scen = scenario(3, sessions_at_once(3, energy_kwh=40))
     specs = {
         "CP003": ChargerSpec("CP003", meter_interval_s=60, faults=Faults(rejects_profiles=True))
     }
-    async with site_run(config, clock, scen, specs=specs) as (controller, sim, _):
-        run = asyncio.create_task(sim.run(until_utc=START + timedelta(hours=1)))
-        await eventually(lambda: not controller.site.chargers["CP003"].controllable, timeout_s=30)
-        await eventually(
-            lambda: any(
-                "uncontrollable" in " ".join(h.reasons) for h in controller.loop.state.history
+
+    async def day(clock: StepClock):
+        async with site_run(config, clock, scen, specs=specs) as (controller, sim, _):
+            run = asyncio.create_task(sim.run(until_utc=START + timedelta(hours=1)))
+            # The car arrives at +2 min; its first profile is rejected at once.
+            await eventually(
+                clock, lambda: not controller.site.chargers["CP003"].controllable, within_s=300
             )
-        )
-        await asyncio.sleep(1.0)
-        snapshot = controller.loop.state.snapshot
-        record = await run
+            await eventually(
+                clock,
+                lambda: any(
+                    "uncontrollable" in " ".join(h.reasons) for h in controller.loop.state.history
+                ),
+                within_s=config.control.interval_s,
+            )
+            # A cycle later the reservation still stands.
+            await clock.sleep(config.control.interval_s)
+            snapshot = controller.loop.state.snapshot
+            record = await run
+        return record, snapshot
+
+    record, snapshot = run_stepped(day, START)
     assert snapshot is not None
     assert all(n.charger_id != "CP003" for n in snapshot.needs)
     assert any("CP003: uncontrollable" in r for r in snapshot.reservations.reasons)
@@ -122,60 +145,71 @@ async def test_a_charger_that_rejects_profiles_is_reserved(tmp_path):
     assert max(power) <= 50.0 + TOLERANCE_KW
 
 
-async def test_restart_mid_session_resumes_and_resends_profiles(tmp_path):
+def test_restart_mid_session_resumes_and_resends_profiles(tmp_path):
     config = e2e_config(tmp_path, chargers=2, grid_limit_kw=30.0)
-    clock = AcceleratedClock(START, SPEED)
     scen = scenario(2, sessions_at_once(2, energy_kwh=40))
-    from controller.app import SiteController
-    from simulator.charger import ChargerSpec as Spec
-    from simulator.site import SimSite
 
-    controller = SiteController(config, clock=clock)
-    port = await controller.start()
-    # Keep the port: the chargers reconnect to the same URL after the restart.
-    config = config.model_copy(update={"ocpp": config.ocpp.model_copy(update={"port": port})})
-    sim = SimSite(
-        f"ws://127.0.0.1:{port}/ocpp",
-        scen,
-        clock,
-        charger_spec=Spec("template", meter_interval_s=60, reconnect_delay_s=5),
-    )
-    run = asyncio.create_task(sim.run(until_utc=START + timedelta(hours=1.5)))
-    await eventually(lambda: len(controller.site.sessions) == 2, timeout_s=30)
-    open_before = sorted(controller.site.sessions)
-    await eventually(lambda: clock.now() >= START + timedelta(minutes=30))
-    await controller.stop()
-    await asyncio.sleep(0.5)
-    restarted = SiteController(config, clock=clock)
-    await restarted.start()
-    try:
-        assert sorted(restarted.site.sessions) == open_before
-        await eventually(
-            lambda: all(restarted.site.chargers[c].online for c in ("CP001", "CP002")), timeout_s=30
+    async def day(clock: StepClock):
+        controller = new_controller(config, clock)
+        port = await controller.start()
+        # Keep the port: the chargers reconnect to the same URL after the restart.
+        here = config.model_copy(update={"ocpp": config.ocpp.model_copy(update={"port": port})})
+        sim = SimSite(
+            f"ws://127.0.0.1:{port}/ocpp",
+            scen,
+            clock,
+            charger_spec=ChargerSpec("template", meter_interval_s=60, reconnect_delay_s=5),
         )
-        await eventually(lambda: len(restarted.loop.state.assigned_kw) == 2, timeout_s=30)
-        record = await run
-    finally:
-        await restarted.stop()
+        run = asyncio.create_task(sim.run(until_utc=START + timedelta(hours=1.5)))
+        await eventually(clock, lambda: len(controller.site.sessions) == 2, within_s=300)
+        open_before = sorted(controller.site.sessions)
+        await clock.sleep_until(START + timedelta(minutes=30))
+        await controller.stop()
+        await clock.sleep(120)  # two minutes without a controller
+        restarted = new_controller(here, clock)
+        await restarted.start()
+        try:
+            resumed = sorted(restarted.site.sessions)
+            # The chargers retry every 5 s; the first cycle after they are back plans both.
+            await eventually(
+                clock,
+                lambda: all(restarted.site.chargers[c].online for c in ("CP001", "CP002")),
+                within_s=10,
+            )
+            await eventually(
+                clock,
+                lambda: len(restarted.loop.state.assigned_kw) == 2,
+                within_s=config.control.interval_s,
+            )
+            record = await run
+        finally:
+            await restarted.stop()
+        return record, open_before, resumed
+
+    record, open_before, resumed = run_stepped(day, START)
+    assert resumed == open_before
     energy = {r.transaction_id: r.energy_kwh for r in record.sessions.values()}
     assert set(energy) == set(open_before)
-    assert all(e > 5 for e in energy.values())
+    # Both kept charging through the restart: about half of 30 kW for 88 minutes each.
+    assert all(e > 15 for e in energy.values()), energy
     _, power = power_after(record, START)
     assert max(power) <= 30.0 + TOLERANCE_KW
 
 
-async def test_an_optimiser_failure_falls_back_and_stays_inside(tmp_path):
+def test_an_optimiser_failure_falls_back_and_stays_inside(tmp_path):
     config = e2e_config(tmp_path, chargers=3, grid_limit_kw=25.0)
-    clock = AcceleratedClock(START, SPEED)
     scen = scenario(3, sessions_at_once(3, energy_kwh=30))
 
     async def broken(problem):
         raise RuntimeError("solver exploded")
 
-    async with site_run(config, clock, scen) as (controller, sim, _):
-        controller.loop.planner = broken
-        record = await sim.run(until_utc=START + timedelta(hours=1))
-        history = list(controller.loop.state.history)
+    async def day(clock: StepClock):
+        async with site_run(config, clock, scen) as (controller, sim, _):
+            controller.loop.planner = broken
+            record = await sim.run(until_utc=START + timedelta(hours=1))
+            return record, list(controller.loop.state.history)
+
+    record, history = run_stepped(day, START)
     planned = [h for h in history if h.sessions]
     assert planned and all(h.method == "safe_default" for h in planned)
     assert all("solver exploded" in h.fallback_reason for h in planned)
@@ -183,8 +217,7 @@ async def test_an_optimiser_failure_falls_back_and_stays_inside(tmp_path):
     assert max(power) <= 25.0 + TOLERANCE_KW
 
 
-@pytest.mark.parametrize("speed", [SPEED])
-async def test_cheap_hours_are_used_before_dear_ones(tmp_path, speed):
+def test_cheap_hours_are_used_before_dear_ones(tmp_path):
     # Dear now, cheap two hours later; the cars stay five hours and want less than the cheap
     # window can deliver: the plan waits for the cheap hours.
     prices = tmp_path / "prices.csv"
@@ -202,10 +235,13 @@ async def test_cheap_hours_are_used_before_dear_ones(tmp_path, speed):
         # Keeping started cars awake would charge them at their minimum in the dear hours.
         keep_awake=False,
     )
-    clock = AcceleratedClock(START, speed)
     scen = scenario(2, sessions_at_once(2, energy_kwh=20, stay_h=5.5))
-    async with site_run(config, clock, scen) as (_, sim, _):
-        record = await sim.run(until_utc=START + timedelta(hours=5))
+
+    async def day(clock: StepClock):
+        async with site_run(config, clock, scen) as (_, sim, _):
+            return await sim.run(until_utc=START + timedelta(hours=5))
+
+    record = run_stepped(day, START)
     times, watts = record.site_power_w()
     energy_dear = energy_cheap = 0.0
     for i in range(len(times) - 1):
@@ -215,5 +251,6 @@ async def test_cheap_hours_are_used_before_dear_ones(tmp_path, speed):
         else:
             energy_dear += kwh
     assert energy_cheap > 30.0, (energy_cheap, energy_dear)
-    # Only the safe share trickles before the first plan arrives.
+    # Only the safe share before the first plan, and each car's probe in the first slot (all
+    # the limits leave it until the next cycle, to learn what it draws), come at dear prices.
     assert energy_dear < 0.1 * energy_cheap, (energy_cheap, energy_dear)

@@ -12,11 +12,17 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from controller.app import SiteController
 from controller.stepped import StepClock, run_stepped
 from simulator.charger import ChargerSpec, Faults
 from simulator.site import SimSite
-from tests.e2e.harness import START, e2e_config, power_after, scenario, sessions_at_once
+from tests.e2e.harness import (
+    START,
+    e2e_config,
+    new_controller,
+    power_after,
+    scenario,
+    sessions_at_once,
+)
 
 TOLERANCE_KW = 0.05
 
@@ -26,7 +32,7 @@ def test_chargers_that_reconnect_without_booting_are_controlled_again(tmp_path):
     cap_from = START + timedelta(minutes=50)
 
     async def day(clock: StepClock):
-        controller = SiteController(config, clock=clock)
+        controller = new_controller(config, clock)
         port = await controller.start()
         config_here = config.model_copy(
             update={"ocpp": config.ocpp.model_copy(update={"port": port})}
@@ -48,7 +54,7 @@ def test_chargers_that_reconnect_without_booting_are_controlled_again(tmp_path):
         assert sim.power_now_kw() > 50.0  # three cars share the 60 kW
         await controller.stop()
         await clock.sleep(20)
-        restarted = SiteController(config_here, clock=clock)
+        restarted = new_controller(config_here, clock)
         await restarted.start()
         await restarted.limits.put(
             "evening", source="operator", kind="window", actor="test",

@@ -7,6 +7,7 @@ the charger (SetChargingProfile, GetCompositeSchedule, ...) through ``server.cps
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -97,6 +98,14 @@ class MiniCentralSystem:
 
 @pytest.fixture
 async def central_system() -> AsyncIterator[MiniCentralSystem]:
+    async with running_central_system() as system:
+        yield system
+
+
+@contextlib.asynccontextmanager
+async def running_central_system() -> AsyncIterator[MiniCentralSystem]:
+    """The central system on a free loopback port, on whatever loop runs the caller (the
+    event-stepped one included)."""
     system = MiniCentralSystem()
 
     async def handler(ws: Any) -> None:

@@ -1,4 +1,5 @@
-"""A whole simulated site over real sockets, and the `sitecharge simulate` command."""
+"""A whole simulated site over real sockets (on the event-stepped clock), and the
+`sitecharge simulate` command (on its own accelerated wall clock, as a person runs it)."""
 
 from __future__ import annotations
 
@@ -12,32 +13,44 @@ from ocpp.v16 import call
 from websockets.asyncio.server import serve
 
 from controller.commands import simulate as simulate_cmd
-from simulator.clock import AcceleratedClock
+from controller.stepped import StepClock, run_stepped
 from simulator.replay import replay
 from simulator.scenario import generate
 from simulator.site import SimSite
-from tests.simulator.conftest import CentralSystemCP, MiniCentralSystem
+from tests.simulator.conftest import CentralSystemCP, MiniCentralSystem, running_central_system
 
 DAY = date(2026, 1, 5)
-SPEED = 7200.0
 
 
 def scenario(n: int = 4):
     return generate("workplace", n, seed=7, start_local_day=DAY)
 
 
+def on_stepped_clock(start: datetime, body):
+    """Run ``body(system, clock)`` with a central system on a fresh event-stepped loop."""
+
+    async def day(clock: StepClock):
+        async with running_central_system() as system:
+            return system, await body(system, clock)
+
+    return run_stepped(day, start)
+
+
 @pytest.mark.slow
-async def test_site_plays_sessions_like_the_replay(central_system) -> None:
+def test_site_plays_sessions_like_the_replay() -> None:
     plan = scenario()
     start = datetime(2026, 1, 5, 6, 30, tzinfo=UTC)
     end = start + timedelta(hours=13)
-    clock = AcceleratedClock(start, SPEED)
-    site = SimSite(central_system.url, plan, clock)
-    record = await site.run(until_utc=end)
+
+    async def body(system: MiniCentralSystem, clock: StepClock):
+        return await SimSite(system.url, plan, clock).run(until_utc=end)
+
+    central_system, record = on_stepped_clock(start, body)
     reference = replay(plan, start_utc=start, end_utc=end)
     assert set(record.sessions) == {s.session_key for s in plan.sessions}
+    # The same physics, in process or over sockets: on the stepped clock, the same energy.
     for key, result in record.sessions.items():
-        assert result.energy_kwh == pytest.approx(reference.sessions[key].energy_kwh, rel=0.03)
+        assert result.energy_kwh == pytest.approx(reference.sessions[key].energy_kwh, rel=1e-6)
     # what the central system was told agrees with what the cars took
     for cid in plan.charger_ids:
         stops = central_system.of(cid, "StopTransaction")
@@ -48,15 +61,9 @@ async def test_site_plays_sessions_like_the_replay(central_system) -> None:
 
 
 @pytest.mark.slow
-async def test_site_power_stays_under_profiles(central_system) -> None:
+def test_site_power_stays_under_profiles() -> None:
     plan = scenario(5)
     start = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
-    clock = AcceleratedClock(start, SPEED)
-    site = SimSite(central_system.url, plan, clock)
-    runner = asyncio.create_task(site.run(until_utc=start + timedelta(hours=6)))
-    await asyncio.wait_for(
-        asyncio.gather(*(cp.connected.wait() for cp in site.chargers.values())), 5
-    )
     profile = {
         "chargingProfileId": 1,
         "stackLevel": 0,
@@ -68,13 +75,22 @@ async def test_site_power_stays_under_profiles(central_system) -> None:
             "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 8.0}],
         },
     }
-    for cid in plan.charger_ids:
-        res = await central_system.cps[cid].call(
-            call.SetChargingProfile(connector_id=0, cs_charging_profiles=profile)
+
+    async def body(system: MiniCentralSystem, clock: StepClock):
+        site = SimSite(system.url, plan, clock)
+        runner = asyncio.create_task(site.run(until_utc=start + timedelta(hours=6)))
+        await asyncio.wait_for(
+            asyncio.gather(*(cp.connected.wait() for cp in site.chargers.values())), 5
         )
-        assert res.status == "Accepted"
-    assert clock.now() < min(s.arrival_utc for s in plan.sessions)
-    record = await runner
+        for cid in plan.charger_ids:
+            res = await system.cps[cid].call(
+                call.SetChargingProfile(connector_id=0, cs_charging_profiles=profile)
+            )
+            assert res.status == "Accepted"
+        assert clock.now() < min(s.arrival_utc for s in plan.sessions)
+        return await runner
+
+    _, record = on_stepped_clock(start, body)
     per_charger_kw = 8 * 230 * 3 / 1000
     assert record.max_site_power_kw() <= len(plan.charger_ids) * per_charger_kw + 1e-6
     assert record.max_site_power_kw() > per_charger_kw  # several cars did charge
