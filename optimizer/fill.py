@@ -224,11 +224,13 @@ def probe_first_slot(problem: Problem, power_kw: np.ndarray, probe: np.ndarray) 
 
 
 def _trim_excess(problem: Problem, p: np.ndarray, evs: list[int], first: int = 0) -> None:
-    """Take what a car would get beyond its known need off its latest slots (never below its
-    minimum: a slot is then switched off), leaving the slots before ``first`` alone."""
+    """Take what a car would get beyond its known need off its latest slots (down to its
+    minimum first; only then is a slot switched off), leaving the slots before ``first`` alone."""
     h = problem.slot_hours
     for e in evs:
         excess = float(p[e] @ h - problem.energy_kwh[e])
+        # first slow the car down to its minimum, latest slots first (a slot switched off is a
+        # pause, and a kept-awake car may not wake from one); then switch off the latest slots
         for t in range(problem.n_slots - 1, first - 1, -1):
             if excess <= 1e-9:
                 break
