@@ -1,6 +1,6 @@
 """The showcase: a simulated site's day under sitecharge and under the baselines.
 
-The sitecharge run goes over real websockets (controller + simulated chargers on one
-accelerated clock); the baselines replay the same scenario in-process through the same EV
-physics. Only the demo and the simulate command import the simulator.
+Every strategy is a replay through the controller's own pipeline (:mod:`controller.replay`):
+real websockets to simulated chargers on the event-stepped clock. Only the demo, replay and the
+simulate command import the simulator.
 """
