@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -23,16 +23,15 @@ from matplotlib.figure import Figure
 from controller.demo import study
 from controller.demo.figures import (
     StrategyFigures,
-    alone,
+    delivered_by_session,
     figures,
     saving_line,
     table,
     with_savings,
 )
-from controller.demo.report import COLOURS, energy_plot, power_plot
+from controller.demo.report import COLOURS, energy_plot, power_plot, price_curve
 from controller.demo.setup import DEMAND_PRICE_PER_KW_MONTH, DemoDay, DemoSettings, demo_day
 from controller.replay import ReplayResult
-from tariffs.registry import build_tariff
 
 #: a session that got less than this share of its need is "starved" in the findings
 STARVED_SHARE = 0.5
@@ -89,7 +88,7 @@ def rows(runs: Mapping[str, ReplayResult]) -> list[StrategyFigures]:
     """Key figures per run, named as in ``runs``, with the saving against uncontrolled;
     sessions are served at 99 % of what they got alone (the uncontrolled run) when there is
     one."""
-    reachable = alone(runs["uncontrolled"]) if "uncontrolled" in runs else None
+    reachable = delivered_by_session(runs["uncontrolled"]) if "uncontrolled" in runs else None
     out = [
         replace(figures(result, DEMAND_PRICE_PER_KW_MONTH, reachable), strategy=name)
         for name, result in runs.items()
@@ -141,10 +140,7 @@ def sessions_table(runs: Mapping[str, ReplayResult], timezone: str) -> str:
     """One line per car: when it was there, what it wanted, what each run delivered [kWh]."""
     zone = ZoneInfo(timezone)
     first = next(iter(runs.values()))
-    delivered = {
-        name: {(s["charger_id"], s["arrival"]): s["energy_delivered_kwh"] for s in r.sessions}
-        for name, r in runs.items()
-    }
+    delivered = {name: delivered_by_session(r) for name, r in runs.items()}
     header = ["charger", "arrives", "leaves", "wanted", *runs]
     lines = [header]
     for s in first.sessions:
@@ -232,39 +228,14 @@ def daily(days: Sequence[ReplayResult]) -> dict[str, list[tuple[datetime, Strate
 # ------------------------------------------------------------------------ the pictures
 
 
-def _prices(day: DemoDay, start_utc: datetime, end_utc: datetime):
-    with tempfile.TemporaryDirectory(prefix="sitecharge-study-") as folder:
-        config = study.notebook_config(day.settings, day.grid_kw, Path(folder))
-        tariff = build_tariff(
-            config.tariff, timezone=config.site.timezone, base_dir=config.base_dir
-        )
-        n = int((end_utc - start_utc).total_seconds() // 900)
-        series = tariff.prices(start_utc, 900, n)
-    times = [start_utc + timedelta(minutes=15 * i) for i in range(n)]
-    return times, [float(v) for v in series.prices_per_kwh]
-
-
-def _windows(day: DemoDay, result: ReplayResult) -> list[tuple[datetime, datetime, str]]:
-    """Where the limit dips below the grid connection, labelled with the day's events."""
-    labels = list(day.labels)
-    out: list[tuple[datetime, datetime, str]] = []
-    dip: datetime | None = None
-    for at, value in [*result.limit_kw, (result.end_utc, day.grid_kw)]:
-        below = value < day.grid_kw - 1e-6
-        if below and dip is None:
-            dip = at
-        elif not below and dip is not None:
-            out.append((dip, at, labels.pop(0) if labels else "limit"))
-            dip = None
-    return out
-
-
 def power_figure(day: DemoDay, runs: Mapping[str, ReplayResult]) -> PNG:
     """Site power against the limit per run, the events shaded, the price underneath
     (``controller.demo.report.power_plot``)."""
     first = next(iter(runs.values()))
-    prices = _prices(day, first.start_utc, first.end_utc)
-    return PNG(power_plot(dict(runs), prices, day.settings.timezone, _windows(day, first)))
+    with tempfile.TemporaryDirectory(prefix="sitecharge-study-") as folder:
+        config = study.notebook_config(day.settings, day.grid_kw, Path(folder))
+        prices = price_curve(config, first.start_utc, first.end_utc)
+    return PNG(power_plot(dict(runs), prices, day.settings.timezone, list(day.windows)))
 
 
 def energy_figure(runs: Mapping[str, ReplayResult]) -> PNG:

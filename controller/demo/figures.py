@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
-
-import numpy as np
 
 from controller.replay import ReplayResult
+from controller.replay.result import kwh_over, peak_window_kw
 
 #: a session is served when it got this share of its need, or of what it could get alone
 SERVED_SHARE = 0.99
@@ -40,38 +38,6 @@ class StrategyFigures:
         return asdict(self)
 
 
-def _grid(result: ReplayResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Seconds since the start of every change of power or limit, with the power and the
-    limit held from there to the next one."""
-    origin = result.start_utc
-
-    def seconds(points: list[tuple[datetime, float]]) -> tuple[np.ndarray, np.ndarray]:
-        t = np.array([(at - origin).total_seconds() for at, _ in points], dtype=float)
-        return t, np.array([v for _, v in points], dtype=float)
-
-    p_t, p_v = seconds(result.site_power_kw)
-    l_t, l_v = seconds(result.limit_kw)
-    total_s = (result.end_utc - origin).total_seconds()
-    edges = np.unique(np.concatenate([p_t, l_t, np.arange(0.0, total_s, DEMAND_WINDOW_S)]))
-    edges = edges[(edges >= 0) & (edges < total_s)]
-    power = p_v[np.searchsorted(p_t, edges, side="right") - 1]
-    limit = l_v[np.searchsorted(l_t, edges, side="right") - 1]
-    return np.append(edges, total_s), power, limit
-
-
-def kwh_over_limit(result: ReplayResult) -> float:
-    edges, power, limit = _grid(result)
-    return float(np.sum(np.maximum(0.0, power - limit) * np.diff(edges)) / 3600.0)
-
-
-def peak_window_kw(result: ReplayResult) -> float:
-    """The highest average power over a demand window (15 minutes from the start) [kW]."""
-    edges, power, _ = _grid(result)
-    window = (edges[:-1] // DEMAND_WINDOW_S).astype(int)
-    energy = np.bincount(window, weights=power * np.diff(edges))
-    return float(energy.max(initial=0.0) / DEMAND_WINDOW_S)
-
-
 def _key(session: Mapping) -> tuple[str, str]:
     return session["charger_id"], session["arrival"]
 
@@ -84,7 +50,10 @@ def figures(
     """``alone_kwh``: what each session (charger, arrival) got with nobody in its way (the
     uncontrolled run); a car that could not get its whole need alone is served at that."""
     days = (result.end_utc - result.start_utc).total_seconds() / 86400.0
-    demand = peak_window_kw(result) * demand_price_per_kw_month * days / DAYS_PER_MONTH
+    peak_kw = peak_window_kw(
+        result.site_power_kw, result.start_utc, result.end_utc, DEMAND_WINDOW_S
+    )
+    demand = peak_kw * demand_price_per_kw_month * days / DAYS_PER_MONTH
     served = 0
     for s in result.sessions:
         reachable = s["energy_wanted_kwh"]
@@ -96,7 +65,9 @@ def figures(
         strategy=result.strategy,
         peak_kw=round(result.summary["peak_kw"], 1),
         minutes_over_limit=round(result.summary["seconds_over_limit"] / 60.0, 1),
-        kwh_over_limit=round(kwh_over_limit(result), 2),
+        kwh_over_limit=round(
+            kwh_over(result.site_power_kw, result.limit_kw, result.start_utc, result.end_utc), 2
+        ),
         delivered_kwh=round(result.summary["delivered_kwh"], 1),
         requested_kwh=round(sum(s["energy_wanted_kwh"] for s in result.sessions), 1),
         sessions_served=int(served),
@@ -107,8 +78,9 @@ def figures(
     )
 
 
-def alone(result: ReplayResult) -> dict[tuple[str, str], float]:
-    """Each session's delivered energy, by (charger, arrival): from the uncontrolled run."""
+def delivered_by_session(result: ReplayResult) -> dict[tuple[str, str], float]:
+    """Each session's delivered energy [kWh], by (charger, arrival) (the uncontrolled run's is
+    what each car could get alone)."""
     return {_key(s): s["energy_delivered_kwh"] for s in result.sessions}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import matplotlib
@@ -15,8 +15,10 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 
-from controller.demo.figures import COLUMNS, StrategyFigures
+from controller.config import SiteConfig
+from controller.demo.figures import COLUMNS, StrategyFigures, delivered_by_session
 from controller.replay import ReplayResult
+from tariffs.registry import build_tariff
 
 COLOURS = {
     "uncontrolled": "#c0392b",
@@ -38,6 +40,17 @@ def _steps(points: list[tuple[datetime, float]], end_utc: datetime, zone: ZoneIn
     x = [at.astimezone(zone).replace(tzinfo=None) for at, _ in points]
     y = [v for _, v in points]
     return [*x, end_utc.astimezone(zone).replace(tzinfo=None)], [*y, y[-1]]
+
+
+def price_curve(
+    config: SiteConfig, start_utc: datetime, end_utc: datetime
+) -> tuple[list[datetime], list[float]]:
+    """The site tariff's price per quarter hour over a run, for the price panel."""
+    tariff = build_tariff(config.tariff, timezone=config.site.timezone, base_dir=config.base_dir)
+    n = int((end_utc - start_utc).total_seconds() // 900)
+    series = tariff.prices(start_utc, 900, n)
+    times = [start_utc + timedelta(minutes=15 * i) for i in range(n)]
+    return times, [float(v) for v in series.prices_per_kwh]
 
 
 def power_plot(
@@ -116,10 +129,7 @@ def energy_plot(results: dict[str, ReplayResult]) -> bytes:
     wanted = [s["energy_wanted_kwh"] for s in sessions]
     ax.bar(x, wanted, 0.9, color="#dddddd", label="wanted")
     for i, name in enumerate(names):
-        delivered = {
-            (s["charger_id"], s["arrival"]): s["energy_delivered_kwh"]
-            for s in results[name].sessions
-        }
+        delivered = delivered_by_session(results[name])
         values = [delivered.get((s["charger_id"], s["arrival"]), 0.0) for s in sessions]
         ax.bar(
             x - 0.4 + width * (i + 0.5), values, width, color=COLOURS.get(name, "grey"), label=name

@@ -16,19 +16,18 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
 from pathlib import Path
 
 from controller.config import load_config
 from controller.demo.figures import (
     StrategyFigures,
-    alone,
+    delivered_by_session,
     figures,
     saving_line,
     table,
     with_savings,
 )
-from controller.demo.report import energy_plot, html_report, power_plot
+from controller.demo.report import energy_plot, html_report, power_plot, price_curve
 from controller.demo.setup import (
     DEMAND_PRICE_PER_KW_MONTH,
     DemoDay,
@@ -38,7 +37,6 @@ from controller.demo.setup import (
     write_config,
 )
 from controller.replay import ReplayResult, ReplaySettings, run_scenario
-from tariffs.registry import build_tariff
 
 STRATEGIES = ("uncontrolled", "equal_share", "edf", "sitecharge")
 
@@ -101,38 +99,6 @@ def run_all(
     return {name: results[name] for name in STRATEGIES if name in results}
 
 
-def _prices(config_path: Path, day: DemoDay) -> tuple[list[datetime], list[float]]:
-    config = load_config(config_path)
-    tariff = build_tariff(config.tariff, timezone=config.site.timezone, base_dir=config.base_dir)
-    n = int(day.hours * 4)
-    series = tariff.prices(day.start_utc, 900, n)
-    return (
-        [day.start_utc + timedelta(minutes=15 * i) for i in range(n)],
-        [float(v) for v in series.prices_per_kwh],
-    )
-
-
-def _windows(
-    day: DemoDay, results: dict[str, ReplayResult]
-) -> list[tuple[datetime, datetime, str]]:
-    """The DR event and the cap as the limit book resolved them (from a replay's limit steps:
-    where the limit dips below the grid connection)."""
-    labels = list(day.labels)
-    result = next(iter(results.values()))
-    out = []
-    points = [*result.limit_kw, (result.end_utc, day.grid_kw)]
-    dip_start = None
-    for at, value in points:
-        if value < day.grid_kw - 1e-6 and dip_start is None:
-            dip_start = at
-        if value >= day.grid_kw - 1e-6 and dip_start is not None:
-            out.append((dip_start, at, labels.pop(0) if labels else "limit"))
-            dip_start = None
-    if dip_start is not None:
-        out.append((dip_start, result.end_utc, labels.pop(0) if labels else "limit"))
-    return out
-
-
 def conclusion(rows: list[StrategyFigures]) -> str:
     """What a person reading the report should conclude, in two sentences."""
     by = {r.strategy: r for r in rows}
@@ -180,7 +146,7 @@ def run_demo(
     for label in day.labels:
         echo(f"  event: {label}")
     results = run_all(config_path, day, strategies, workers=workers, progress=progress, echo=echo)
-    reachable = alone(results["uncontrolled"]) if "uncontrolled" in results else None
+    reachable = delivered_by_session(results["uncontrolled"]) if "uncontrolled" in results else None
     rows = with_savings(
         [figures(r, DEMAND_PRICE_PER_KW_MONTH, reachable) for r in results.values()]
     )
@@ -191,7 +157,10 @@ def run_demo(
         echo(line)
     images = {
         "Site power against the limit": power_plot(
-            results, _prices(config_path, day), settings.timezone, _windows(day, results)
+            results,
+            price_curve(load_config(config_path), day.start_utc, day.end_utc),
+            settings.timezone,
+            list(day.windows),
         ),
         "Energy per car": energy_plot(results),
     }

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import tariffs
@@ -45,6 +46,14 @@ class DemoSettings:
         return (base.replace(tzinfo=None) + timedelta(hours=hour)).replace(tzinfo=zone)
 
 
+class EventWindow(NamedTuple):
+    """When a limit event lowers the limit (its ramp included), and its line for people."""
+
+    start_utc: datetime
+    end_utc: datetime
+    label: str
+
+
 @dataclass(frozen=True)
 class DemoDay:
     """Everything a run of the demo needs, derived once from the settings."""
@@ -56,7 +65,11 @@ class DemoDay:
     grid_kw: float
     uncontrolled_peak_kw: float
     events: tuple[LimitEntry, ...]
-    labels: tuple[str, ...]  # one line per event, for people
+    windows: tuple[EventWindow, ...]  # the same events, for people and plots
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(w.label for w in self.windows)
 
     @property
     def hours(self) -> float:
@@ -91,8 +104,8 @@ def demo_day(settings: DemoSettings) -> DemoDay:
     grid_kw = settings.grid_limit_kw or 5.0 * max(
         1, round(GRID_SHARE_OF_UNCONTROLLED_PEAK * peak_kw / 5.0)
     )
-    events, labels = _events(settings, start, grid_kw)
-    return DemoDay(settings, scenario, start, end, grid_kw, peak_kw, events, labels)
+    events, windows = _events(settings, start, grid_kw)
+    return DemoDay(settings, scenario, start, end, grid_kw, peak_kw, events, windows)
 
 
 def uncontrolled_peak_kw(
@@ -113,10 +126,11 @@ def uncontrolled_peak_kw(
 
 def _events(
     settings: DemoSettings, start_utc: datetime, grid_kw: float
-) -> tuple[tuple[LimitEntry, ...], tuple[str, ...]]:
+) -> tuple[tuple[LimitEntry, ...], tuple[EventWindow, ...]]:
     """A one-hour DR event two hours into the day and a two-hour operator cap after it."""
     zone = ZoneInfo(settings.timezone)
     dr_start = start_utc + timedelta(hours=2)
+    dr_ramp = timedelta(seconds=600)
     dr_kw = round(DR_SHARE * grid_kw)
     cap_start = (start_utc + timedelta(hours=4)).astimezone(zone)
     cap_end = cap_start + timedelta(hours=2)
@@ -129,7 +143,7 @@ def _events(
             "start_utc": dr_start.isoformat(),
             "end_utc": (dr_start + timedelta(hours=1)).isoformat(),
             "limit_kw": dr_kw,
-            "ramp_s": 600,
+            "ramp_s": int(dr_ramp.total_seconds()),
         },
     )
     cap = LimitEntry(
@@ -144,12 +158,20 @@ def _events(
         },
     )
     dr_local = dr_start.astimezone(zone)
-    labels = (
-        f"demand response {dr_kw:.0f} kW {dr_local:%H:%M}–"
-        f"{dr_local + timedelta(hours=1):%H:%M} (10-minute ramp)",
-        f"operator cap {cap_kw:.0f} kW {cap_start:%H:%M}–{cap_end:%H:%M}",
+    windows = (
+        EventWindow(
+            dr_start - dr_ramp,
+            dr_start + timedelta(hours=1),
+            f"demand response {dr_kw:.0f} kW {dr_local:%H:%M}–"
+            f"{dr_local + timedelta(hours=1):%H:%M} (10-minute ramp)",
+        ),
+        EventWindow(
+            cap_start.astimezone(UTC),
+            cap_end.astimezone(UTC),
+            f"operator cap {cap_kw:.0f} kW {cap_start:%H:%M}–{cap_end:%H:%M}",
+        ),
     )
-    return (dr, cap), labels
+    return (dr, cap), windows
 
 
 def site_toml(settings: DemoSettings, grid_kw: float) -> str:
@@ -235,6 +257,7 @@ def start_local(day: DemoDay) -> datetime:
 __all__ = [
     "DemoDay",
     "DemoSettings",
+    "EventWindow",
     "demo_day",
     "site_toml",
     "start_local",

@@ -132,8 +132,11 @@ def _seconds(points: Steps, origin: datetime) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def seconds_over(power: Steps, limit: Steps, start_utc: datetime, end_utc: datetime) -> float:
-    """How long the draw was above the limit in force (by more than the tolerance) [s]."""
+def _pieces(
+    power: Steps, limit: Steps, start_utc: datetime, end_utc: datetime
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The run cut at every change of power or limit: each piece's length [s], and the power
+    and the limit held through it [kW]."""
     p_t, p_v = _seconds(power, start_utc)
     l_t, l_v = _seconds(limit, start_utc)
     total_s = (end_utc - start_utc).total_seconds()
@@ -142,7 +145,39 @@ def seconds_over(power: Steps, limit: Steps, start_utc: datetime, end_utc: datet
     starts, lengths = edges[:-1], np.diff(edges)
     p = p_v[np.searchsorted(p_t, starts, side="right") - 1]
     lim = l_v[np.searchsorted(l_t, starts, side="right") - 1]
+    return lengths, p, lim
+
+
+def seconds_over(power: Steps, limit: Steps, start_utc: datetime, end_utc: datetime) -> float:
+    """How long the draw was above the limit in force (by more than the tolerance) [s]."""
+    lengths, p, lim = _pieces(power, limit, start_utc, end_utc)
     return float(lengths[p > lim + OVER_LIMIT_TOLERANCE_KW].sum())
+
+
+def kwh_over(power: Steps, limit: Steps, start_utc: datetime, end_utc: datetime) -> float:
+    """The energy drawn above the limit in force [kWh]."""
+    lengths, p, lim = _pieces(power, limit, start_utc, end_utc)
+    return float(np.sum(np.maximum(0.0, p - lim) * lengths) / 3600.0)
+
+
+def _energy_knots(power: Steps, start_utc: datetime, total_s: float) -> tuple[np.ndarray, ...]:
+    """Cumulative energy [kWh] at every change of power and at the end (exact between them)."""
+    p_t, p_v = _seconds(power, start_utc)
+    cumulative_kwh = np.concatenate([[0.0], np.cumsum(p_v[:-1] * np.diff(p_t) / 3600.0)])
+    end_kwh = cumulative_kwh[-1] + p_v[-1] * max(0.0, total_s - p_t[-1]) / 3600.0
+    return np.concatenate([p_t, [total_s]]), np.concatenate([cumulative_kwh, [end_kwh]])
+
+
+def peak_window_kw(power: Steps, start_utc: datetime, end_utc: datetime, window_s: int) -> float:
+    """The highest average power over windows of ``window_s`` from the start (the demand
+    charge's measure) [kW]."""
+    total_s = (end_utc - start_utc).total_seconds()
+    if total_s <= 0:
+        return 0.0
+    edges = np.append(np.arange(0.0, total_s, window_s), total_s)
+    knots_t, knots_e = _energy_knots(power, start_utc, total_s)
+    energy_kwh = np.diff(np.interp(edges, knots_t, knots_e))
+    return float(energy_kwh.max(initial=0.0) * 3600.0 / window_s)
 
 
 def energy_cost(power: Steps, tariff: Tariff, start_utc: datetime, end_utc: datetime) -> float:
@@ -156,13 +191,8 @@ def energy_cost(power: Steps, tariff: Tariff, start_utc: datetime, end_utc: date
     n = 1 + math.ceil(max(0, total_s - first_s) / 60)
     series = tariff.prices(start_utc, 60, n, first_slot_s=first_s if first_s != 60 else None)
     edges = np.minimum(np.concatenate([[0.0], first_s + 60.0 * np.arange(n)]), total_s)
-    p_t, p_v = _seconds(power, start_utc)
-    cumulative_kwh = np.concatenate([[0.0], np.cumsum(p_v[:-1] * np.diff(p_t) / 3600.0)])
-    end_kwh = cumulative_kwh[-1] + p_v[-1] * max(0.0, total_s - p_t[-1]) / 3600.0
-    knots_t = np.concatenate([p_t, [float(total_s)]])
-    knots_e = np.concatenate([cumulative_kwh, [end_kwh]])
-    energy_at_edges = np.interp(edges, knots_t, knots_e)
-    slot_kwh = np.diff(energy_at_edges)
+    knots_t, knots_e = _energy_knots(power, start_utc, float(total_s))
+    slot_kwh = np.diff(np.interp(edges, knots_t, knots_e))
     return float(np.dot(slot_kwh, np.asarray(series.prices_per_kwh, dtype=float)[: slot_kwh.size]))
 
 
