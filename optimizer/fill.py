@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer.heuristics import _Rows, circuit_rows
+from optimizer.heuristics import CircuitRows, circuit_rows
 from optimizer.problem import Problem
 
 _EPS = 1e-9
@@ -147,7 +147,7 @@ def hold_minimum(problem: Problem, power_kw: np.ndarray, keep: np.ndarray) -> np
 
 def _borrow(
     problem: Problem,
-    rows: _Rows,
+    rows: CircuitRows,
     p: np.ndarray,
     t: int,
     e: int,

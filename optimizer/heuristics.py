@@ -18,7 +18,7 @@ _EPS = 1e-9
 
 
 @dataclass(frozen=True)
-class _Rows:
+class CircuitRows:
     """Circuit-phase constraints: for row r, EVs ``members[r]`` with coefficients ``coefs[r]``."""
 
     headroom_kw: np.ndarray  # (row,)
@@ -28,7 +28,7 @@ class _Rows:
     keys: list[tuple[int, int]]  # per row: (circuit index, phase)
 
 
-def circuit_rows(problem: Problem) -> _Rows:
+def circuit_rows(problem: Problem) -> CircuitRows:
     chead = problem.circuit_headroom_kw() if problem.circuits else np.zeros((0, 3))
     members: dict[tuple[int, int], list[tuple[int, float]]] = {}
     for e, path in enumerate(problem.ev_circuit_paths()):
@@ -42,7 +42,7 @@ def circuit_rows(problem: Problem) -> _Rows:
     for r, key in enumerate(keys):
         for e, share in members[key]:
             ev_rows[e].append((r, share))
-    return _Rows(
+    return CircuitRows(
         headroom_kw=np.array([chead[c, f] for c, f in keys], dtype=float),
         members=[np.array([e for e, _ in members[k]], dtype=int) for k in keys],
         coefs=[np.array([s for _, s in members[k]], dtype=float) for k in keys],
@@ -119,7 +119,7 @@ def _water_fill(cap: np.ndarray, budget: float) -> np.ndarray:
     return cap.copy()
 
 
-def _equal_slot(cap: np.ndarray, site_kw: float, rows: _Rows) -> np.ndarray:
+def _equal_slot(cap: np.ndarray, site_kw: float, rows: CircuitRows) -> np.ndarray:
     p = _water_fill(cap, site_kw)
     for r in range(len(rows.members)):
         idx = rows.members[r]
