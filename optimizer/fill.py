@@ -113,6 +113,8 @@ def hold_minimum(problem: Problem, power_kw: np.ndarray, keep: np.ndarray) -> np
     rows = circuit_rows(problem)
     h = problem.slot_hours
     head = problem.site_headroom_kw
+    # what each car could take beyond its need: only that much may be taken from it (_borrow)
+    slack_kwh = problem.max_kw * (problem.available * h).sum(axis=1) - problem.energy_kwh
     for t in range(problem.n_slots):
         wanted = problem.energy_kwh - p[:, :t] @ h[:t]
         lift = np.where(
@@ -131,7 +133,7 @@ def hold_minimum(problem: Problem, power_kw: np.ndarray, keep: np.ndarray) -> np
             kw = float(lift[e])
             if kw <= _EPS:
                 continue
-            site_left = _borrow(problem, rows, p, t, e, kw, site_left, row_left, held)
+            site_left = _borrow(problem, rows, p, t, e, kw, site_left, row_left, held, slack_kwh)
             if kw > site_left + _EPS:
                 continue
             if any(kw * coef > row_left[r] + _EPS for r, coef in rows.ev_rows[e]):
@@ -155,20 +157,20 @@ def _borrow(
     site_left: float,
     row_left: np.ndarray,
     held: np.ndarray,
+    slack_kwh: np.ndarray,
 ) -> float:
     """Make room for car ``e``'s minimum in slot ``t`` by taking power from cars planned above
     their own minimum (never a held car below its minimum), those with the most time to spare
     first and no more than they can make up later: a paused car that does not wake loses the
     rest of its session, a car slowed for one slot loses minutes it has. Only where that frees
-    enough on the site and on every circuit short of room; returns the site's room."""
+    enough on the site and on every circuit short of room; returns the site's room.
+    ``slack_kwh``: per car, what it could take beyond its need over the horizon."""
     need_site = kw - site_left
     need_rows = {r: kw * c - row_left[r] for r, c in rows.ev_rows[e] if kw * c > row_left[r] + _EPS}
     if need_site <= _EPS and not need_rows:
         return site_left
     floors = np.where(held, problem.min_kw, 0.0)
     h = problem.slot_hours
-    # what each car could still take beyond its need: only that much may be taken from it
-    slack_kwh = problem.max_kw * (problem.available * h).sum(axis=1) - problem.energy_kwh
     # a donor must sit on every circuit that lacks room (cutting it elsewhere frees nothing)
     donors = [
         d
